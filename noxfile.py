@@ -1,0 +1,88 @@
+# /// script
+# dependencies = ["nox>=2025.2.9", "uv>=0.5"]
+# ///
+"""Sessions that compose the repository's checks, tiers and cluster lifecycle.
+
+Each session is a few lines: sync a locked environment, then call pytest or
+``python -m testing...``. Inputs that cross sessions are environment variables
+(``TEST_CLUSTER_PROVIDER``, ``TEST_CLUSTER_NAME``, ...), never posargs, because
+nox hands posargs to every required session as well.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+
+#: Interpreters for the unit tier. GitHub Actions provides all of them; elsewhere the
+#: sessions are limited to those that run here, so a one-Python machine (where nox
+#: treats a missing interpreter as an error under CI=true) is not a failure.
+ALL_PYTHONS = ["3.11", "3.12", "3.13"]
+
+
+def _runs(version: str) -> bool:
+    # A pyenv shim exists for every installed version but fails unless it is active.
+    exe = shutil.which(f"python{version}")
+    return (
+        exe is not None
+        and subprocess.run([exe, "-c", ""], capture_output=True, timeout=30, check=False).returncode
+        == 0
+    )
+
+
+PYTHONS = (
+    ALL_PYTHONS
+    if os.environ.get("GITHUB_ACTIONS") == "true"
+    else [v for v in ALL_PYTHONS if _runs(v)] or ALL_PYTHONS[:1]
+)
+PYTHON = PYTHONS[0]
+
+
+def sync(session: nox.Session, *groups: str) -> None:
+    """Install the project and ``groups`` into the session venv, exactly as ``uv.lock`` says.
+
+    ``--locked`` fails when pyproject.toml changed without a re-lock; the message
+    below says what to do instead of leaving a uv traceback to decode.
+    """
+    args = ["uv", "sync", "--locked", "--no-default-groups"]
+    args += [f"--group={group}" for group in groups]
+    env = {"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}
+    try:
+        session.run_install(*args, env=env, external=True, silent=True)
+    except nox.command.CommandFailed:
+        stale = session.run_install(
+            "uv", "lock", "--check", external=True, silent=True, success_codes=[0, 1, 2]
+        )
+        if stale and "needs to be updated" in str(stale):
+            session.error("uv.lock is out of date with pyproject.toml: run `uv lock` and commit it")
+        session.error("installing the locked environment failed; uv's output is above")
+
+
+@nox.session(python=PYTHON, tags=["ci", "offline"], default=True)
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check, and actionlint on the GitHub workflows."""
+    sync(session, "lint")
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+    session.run("python", "-m", "testing.tools", "run", "actionlint", "--", "-color")
+
+
+@nox.session(python=PYTHON, tags=["ci", "offline"], default=True)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the testing package and this noxfile."""
+    sync(session, "typecheck")
+    session.run("mypy", "testing", "noxfile.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS, tags=["ci", "offline"], default=True)
+def unit(session: nox.Session) -> None:
+    """Unit tests in parallel (pytest -n auto); no cluster, no network."""
+    sync(session, "test")
+    session.run("pytest", "-n", "auto", "tests/unit", *session.posargs)

@@ -1,0 +1,1 @@
+"""Test automation for teams that ship to Kubernetes: clusters, waits, fixtures and gates."""
