@@ -1,11 +1,9 @@
-"""The project's pytest plugin, registered through the ``pytest11`` entry point."""
+"""The project's pytest plugin, registered through the ``pytest11`` entry point.
+
+It only gathers the plugin modules under ``testing.plugins``; each owns one concern
+(requirement markers and gates, cluster and namespace fixtures, service fixtures).
+"""
 
 from __future__ import annotations
 
-import pytest
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "requirement(*ids): the registered requirement ids this test verifies"
-    )
+pytest_plugins: list[str] = []

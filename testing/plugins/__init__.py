@@ -1,0 +1,1 @@
+"""pytest plugin modules, each loaded by ``testing.pytest_plugin``."""
