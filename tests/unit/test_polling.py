@@ -63,6 +63,7 @@ def wait(predicate: Callable[[], object], clock: FakeClock, **kwargs: object) ->
     )
 
 
+@pytest.mark.requirement("CI-001")
 def test_returns_first_truthy_value(clock: FakeClock) -> None:
     assert wait(results(None, [], {"ready": True}), clock) == {"ready": True}
     assert clock.sleeps == [0.05, 0.1]

@@ -1,0 +1,113 @@
+"""The default ``nox`` run fails on a planted lint error, type error and failing unit test.
+
+It runs the real nox, uv, ruff, mypy and pytest on a small copy of the repository in a
+temporary directory, with one planted defect per gate, and checks that each session
+failed *because of its planted defect* (the output names it), not for another reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+#: What the lint, typecheck and unit sessions read; enough for them to run in a copy.
+NEEDED = [
+    "pyproject.toml",
+    "uv.lock",
+    "noxfile.py",
+    "README.md",
+    "testing/__init__.py",
+    "testing/py.typed",
+    "testing/polling.py",
+    "testing/pins.py",
+    "testing/tools.py",
+    "testing/pytest_plugin.py",
+    "testing/plugins/__init__.py",
+    "k8s/versions.toml",
+    ".github/workflows/ci.yml",
+    "tests/unit/test_polling.py",
+]
+
+PLANTS = {
+    "testing/planted_lint.py": '"""Planted."""\n\nimport os\n',  # F401: unused import
+    "testing/planted_type.py": '"""Planted."""\n\n\ndef half(x: int) -> int:\n    return x / 2\n',
+    "tests/unit/test_planted.py": "def test_planted_failure() -> None:\n    assert 1 + 1 == 3\n",
+}
+
+
+def copy_repo(destination: Path) -> None:
+    for relative in NEEDED:
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / relative, target)
+    # The plugin list may name modules that are not copied; the copy needs none of them.
+    (destination / "testing/pytest_plugin.py").write_text("pytest_plugins: list[str] = []\n")
+
+
+def run_nox(
+    workdir: Path, *sessions: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    report = workdir / "report.json"
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("NOX_", "PYTEST_", "VIRTUAL_ENV"))
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nox",
+            "--envdir",
+            str(workdir / ".nox"),
+            "--report",
+            str(report),
+            "-s",
+            *sessions,
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    outcomes = {s["name"]: s["result"] for s in json.loads(report.read_text())["sessions"]}
+    return result, outcomes
+
+
+@pytest.mark.requirement("CI-003")
+def test_each_default_gate_fails_on_its_planted_defect(tmp_path: Path) -> None:
+    copy_repo(tmp_path)
+    for relative, text in PLANTS.items():
+        (tmp_path / relative).write_text(text)
+
+    result, outcomes = run_nox(tmp_path, "lint", "typecheck", "unit-3.11")
+    output = result.stdout + result.stderr
+
+    assert result.returncode != 0
+    assert outcomes == {"lint": "failed", "typecheck": "failed", "unit": "failed"}, output
+    assert "F401 [*] `os` imported but unused\n --> testing/planted_lint.py:3:8" in output
+    assert "testing/planted_type.py:5: error: Incompatible return value type" in output
+    assert "FAILED tests/unit/test_planted.py::test_planted_failure" in output
+
+
+@pytest.mark.requirement("CI-004")
+def test_stale_lock_fails_with_one_line_that_says_uv_lock(tmp_path: Path) -> None:
+    copy_repo(tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('"pyyaml>=6.0.1",', '"pyyaml>=6.0.1",\n    "six",')
+    )
+
+    result, outcomes = run_nox(tmp_path, "typecheck")
+
+    assert outcomes == {"typecheck": "aborted"}
+    assert (
+        "uv.lock is out of date with pyproject.toml: run `uv lock` and commit it" in result.stderr
+    )
