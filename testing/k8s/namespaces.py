@@ -1,0 +1,110 @@
+"""Per-test namespaces: unique, labelled with the run id, really deleted, deletion awaited.
+
+Names are ``<prefix>-<worker>-<counter>-<random>-<test slug>`` cut to 63 characters:
+the worker id and counter make them unique within a run under pytest-xdist, the
+random part across runs that share a cluster, and the slug tells a human which
+test made it. Every namespace carries the run id as a label, so the end-of-run
+leak check (and a cleanup after Ctrl-C) finds exactly this run's namespaces.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+from collections.abc import Mapping
+
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
+
+from testing.k8s.objects import K8sError, ObjectRef
+from testing.k8s.wait import wait_for_deletion
+
+RUN_LABEL = "k8s-test-platform/run-id"
+WORKER_LABEL = "k8s-test-platform/worker"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "k8s-test-platform"
+TEST_ANNOTATION = "k8s-test-platform/test"
+PREFIX = "ktp"
+_MAX = 63
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+class NamespaceError(K8sError):
+    """A namespace could not be created or did not go away in time."""
+
+
+def slug(text: str, limit: int = 30) -> str:
+    """``text`` as a DNS-1123 label fragment (lowercase, digits, '-')."""
+    cleaned = _NOT_DNS.sub("-", text.lower()).strip("-")
+    return re.sub("-{2,}", "-", cleaned)[:limit].strip("-")
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+class NamespaceNamer:
+    """Unique names for one process (one xdist worker) of one run."""
+
+    def __init__(self, run_id: str, worker: str = "main") -> None:
+        self.run_id = run_id
+        self.worker = slug(worker, 10) or "main"
+        self._counter = itertools.count(1)
+
+    def next_name(self, hint: str = "") -> str:
+        base = f"{PREFIX}-{self.worker}-{next(self._counter)}-{secrets.token_hex(3)}"
+        tail = slug(hint)
+        name = f"{base}-{tail}" if tail else base
+        return name[:_MAX].rstrip("-")
+
+    def labels(self) -> dict[str, str]:
+        return {RUN_LABEL: self.run_id, WORKER_LABEL: self.worker, MANAGED_BY_LABEL: MANAGED_BY}
+
+
+def create_namespace(
+    api: k8s_client.ApiClient,
+    name: str,
+    *,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str] | None = None,
+) -> str:
+    """Create namespace ``name`` (a name collision is an error, never a reuse)."""
+    body = k8s_client.V1Namespace(
+        metadata=k8s_client.V1ObjectMeta(
+            name=name, labels=dict(labels), annotations=dict(annotations or {})
+        )
+    )
+    try:
+        k8s_client.CoreV1Api(api).create_namespace(body, _request_timeout=(10, 30))
+    except ApiException as exc:
+        raise NamespaceError(
+            f"creating namespace {name} failed: {exc.status} {exc.reason}"
+        ) from None
+    return name
+
+
+def delete_namespaces(api: k8s_client.ApiClient, names: list[str], *, timeout: float) -> None:
+    """Delete ``names`` and wait until every one is gone from the API server.
+
+    All deletions are issued first, then awaited, so their finalization overlaps.
+    """
+    core = k8s_client.CoreV1Api(api)
+    for name in names:
+        try:
+            core.delete_namespace(name, propagation_policy="Background", _request_timeout=(10, 30))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise NamespaceError(
+                    f"deleting namespace {name} failed: {exc.status} {exc.reason}"
+                ) from None
+    for name in names:
+        wait_for_deletion(api, ObjectRef("v1", "Namespace", name), timeout=timeout)
+
+
+def namespaces_of_run(api: k8s_client.ApiClient, run_id: str) -> list[str]:
+    """Names of the namespaces labelled with ``run_id`` that still exist."""
+    listed = k8s_client.CoreV1Api(api).list_namespace(
+        label_selector=f"{RUN_LABEL}={run_id}", _request_timeout=(10, 30)
+    )
+    return sorted(str(ns.metadata.name) for ns in listed.items if ns.metadata is not None)
