@@ -86,3 +86,17 @@ def unit(session: nox.Session) -> None:
     """Unit tests in parallel (pytest -n auto); no cluster, no network."""
     sync(session, "test")
     session.run("pytest", "-n", "auto", "tests/unit", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["ci", "offline"], default=True)
+def quality(session: nox.Session) -> None:
+    """Test-quality gate: AST rules over tests/ with a score per tier; fails on any finding."""
+    sync(session)
+    session.run("python", "-m", "testing.quality", "--json", "artifacts/quality/quality.json")
+
+
+@nox.session(python=PYTHON, tags=["ci", "offline"], default=True)
+def traceability(session: nox.Session) -> None:
+    """Requirement coverage against tests/requirements.yaml (TRACEABILITY_THRESHOLD, default 100)."""
+    sync(session, "test")
+    session.run("python", "-m", "testing.traceability")
