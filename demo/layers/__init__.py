@@ -1,0 +1,1 @@
+"""The three layers: bronze keeps rows as ingested, silver types and cleans, gold aggregates."""
