@@ -60,6 +60,7 @@ def known_tools() -> dict[str, GoTool]:
         "actionlint": GoTool(
             "actionlint", "github.com/rhysd/actionlint/cmd/actionlint", pins.pin("actionlint")
         ),
+        "kind": GoTool("kind", pins.pin("kind", "module"), pins.pin("kind")),
         "minio": GoTool("minio", pins.pin("minio", "module"), pins.pin("minio")),
     }
 

@@ -1,0 +1,214 @@
+"""KindProvider: create-or-reuse, Ctrl-C and failure cleanup, diagnostics, podman.
+
+kind and docker are the scripted fakes of fake_kind.py, because no cluster can be
+created here; the kubeconfig the fake writes points at a local HTTP server that
+answers like a ready API server, so the real readiness wait runs end to end.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fake_kind import (
+    DAEMON_DOWN,
+    KIND_VERSION_OUT,
+    NAME_TAKEN,
+    PULL_FAILED,
+    WAIT_RAN_OUT,
+    FakeCommand,
+    kubeconfig_for,
+    path_with,
+    ready_api,
+)
+
+from testing import pins
+from testing.cluster import get_provider
+from testing.cluster.base import ClusterConfig
+from testing.cluster.kind import KIND_CONFIG, KindProvider
+from testing.cluster.kind_cli import (
+    ClusterNameConflictError,
+    ContainerRuntimeUnavailableError,
+    KindTimeoutError,
+    NodeImageUnavailableError,
+)
+
+IMAGE = pins.pin("kind", "node_image")
+
+
+@dataclass(frozen=True)
+class _Config(ClusterConfig):
+    """Diagnostics under the test's tmp dir instead of the repository's artifacts/."""
+
+    diagnostics_root: Path = Path()
+
+    @property
+    def diagnostics_dir(self) -> Path:
+        return self.diagnostics_root / self.name
+
+
+@dataclass
+class Env:
+    kind: FakeCommand
+    docker: FakeCommand
+    config: _Config
+    server: str
+    seen: list[str]
+
+    def provider(self, **extra: str) -> KindProvider:
+        return KindProvider(self.config, env={"PATH": path_with(self.kind.bin_dir), **extra})
+
+    def kind_calls(self) -> list[list[str]]:
+        return [argv for argv in self.kind.calls() if argv != ["version"]]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    monkeypatch.delenv("KIND_PATH", raising=False)
+    monkeypatch.delenv("KIND_EXPERIMENTAL_PROVIDER", raising=False)
+    monkeypatch.setenv("TEST_CACHE_DIR", str(tmp_path / "cache"))
+    bin_dir = tmp_path / "bin"
+    kind = FakeCommand(bin_dir, "kind").on("version", stdout=KIND_VERSION_OUT)
+    docker = FakeCommand(bin_dir, "docker").on("info", stdout="20.10.24\n")
+    config = _Config(name="t1", state_dir=tmp_path / "state", diagnostics_root=tmp_path / "diag")
+    with ready_api() as (server, seen):
+        yield Env(kind, docker, config, server, seen)
+
+
+def _create_argv(env: Env) -> list[str]:
+    return [
+        "create", "cluster", "--name", "t1", "--config", str(KIND_CONFIG), "--image", IMAGE,
+        "--wait", "180s", "--kubeconfig", str(env.config.kubeconfig), "--retain",
+    ]  # fmt: skip
+
+
+def test_up_creates_with_the_pinned_image_and_a_project_local_kubeconfig(env: Env) -> None:
+    env.kind.on("get", "clusters", stderr="No kind clusters found.\n")
+    env.kind.on("create", "cluster", write_file=kubeconfig_for(env.server))
+    path = env.provider().create(wait_seconds=300)
+    assert path == env.config.kubeconfig
+    assert env.kind_calls() == [["get", "clusters"], _create_argv(env)]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert env.server in path.read_text()
+    # the real readiness wait asked the API server both of its questions
+    assert env.seen[0].startswith("/readyz")
+    assert "/api/v1/namespaces/default/serviceaccounts/default" in env.seen
+
+
+def test_up_reuses_an_existing_cluster_without_a_second_create(env: Env) -> None:
+    env.kind.on("get", "clusters", stdout="other\nt1\n")
+    env.kind.on("get", "kubeconfig", stdout=kubeconfig_for(env.server))
+    path = env.provider().create()
+    assert env.kind_calls() == [["get", "clusters"], ["get", "kubeconfig", "--name", "t1"]]
+    assert env.server in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_ctrl_c_during_create_deletes_the_half_made_cluster(env: Env) -> None:
+    env.kind.on("get", "clusters")
+    env.kind.on("create", "cluster", interrupt_parent=True)
+    env.kind.on("delete", "cluster")
+    with pytest.raises(KeyboardInterrupt):
+        env.provider().create()
+    assert env.kind_calls() == [
+        ["get", "clusters"],
+        _create_argv(env),
+        ["delete", "cluster", "--name", "t1", "--kubeconfig", str(env.config.kubeconfig)],
+    ]
+    assert not env.config.kubeconfig.exists()
+
+
+def test_unpullable_image_exports_logs_then_deletes_and_says_where(env: Env) -> None:
+    env.kind.on("get", "clusters", once=True)  # before create: absent
+    env.kind.on("create", "cluster", stderr=PULL_FAILED.format(name="t1", image=IMAGE), exit=1)
+    env.kind.on("get", "clusters", stdout="t1\n")  # --retain kept the failed node
+    env.kind.on("export", "logs").on("delete", "cluster")
+    diagnostics = env.config.diagnostics_dir
+    with pytest.raises(NodeImageUnavailableError) as info:
+        env.provider().create()
+    message = str(info.value)
+    assert message.startswith(f"node image {IMAGE} cannot be pulled")
+    assert "docker load -i kind-node.tar" in message
+    assert message.endswith(f"(diagnostics: {diagnostics})")
+    assert env.kind_calls()[2:] == [
+        ["get", "clusters"],
+        ["export", "logs", str(diagnostics / "kind-logs"), "--name", "t1"],
+        ["delete", "cluster", "--name", "t1", "--kubeconfig", str(env.config.kubeconfig)],
+    ]
+    assert "registry-1.docker.io" in (diagnostics / "kind-create.log").read_text()
+
+
+def test_control_plane_not_ready_in_time_is_a_timeout_and_is_deleted(env: Env) -> None:
+    env.kind.on("get", "clusters", once=True)
+    env.kind.on("create", "cluster", stderr=WAIT_RAN_OUT.format(name="t1"))
+    env.kind.on("get", "clusters", stdout="t1\n").on("export", "logs").on("delete", "cluster")
+    with pytest.raises(KindTimeoutError, match="not Ready within 180s"):
+        env.provider().create()
+    assert env.kind_calls()[-1][:2] == ["delete", "cluster"]
+
+
+def test_a_name_clash_deletes_nothing(env: Env) -> None:
+    env.kind.on("get", "clusters")
+    env.kind.on("create", "cluster", stderr=NAME_TAKEN.format(name="t1"), exit=1)
+    with pytest.raises(ClusterNameConflictError):
+        env.provider().create()
+    assert env.kind_calls() == [["get", "clusters"], _create_argv(env)]
+
+
+def test_a_dead_daemon_stops_before_kind_runs(env: Env) -> None:
+    env.docker.rules.clear()
+    env.docker.on("info", stderr=DAEMON_DOWN.split("Command Output: ")[1], exit=1)
+    with pytest.raises(ContainerRuntimeUnavailableError) as info:
+        env.provider().create()
+    assert "Cannot connect to the Docker daemon" in str(info.value)
+    assert env.kind.calls() == []
+
+
+def test_podman_is_checked_and_passed_through_to_kind(env: Env) -> None:
+    podman = FakeCommand(env.kind.bin_dir, "podman").on("info", stdout="5.4.0\n")
+    env.kind.on("get", "clusters", stdout="t1\n")
+    env.kind.on("get", "kubeconfig", stdout=kubeconfig_for(env.server))
+    env.provider(KIND_EXPERIMENTAL_PROVIDER="podman").create()
+    assert podman.calls() == [["info", "--format", "{{.Version.Version}}"]]
+    assert env.docker.calls() == []
+    assert {entry["provider"] for entry in env.kind.entries()} == {"podman"}
+
+
+def test_delete_removes_the_nodes_and_the_local_files(env: Env) -> None:
+    env.kind.on("delete", "cluster")
+    env.config.kubeconfig.parent.mkdir(parents=True)
+    env.config.kubeconfig.write_text("x")
+    env.provider().delete()
+    assert env.kind_calls() == [
+        ["delete", "cluster", "--name", "t1", "--kubeconfig", str(env.config.kubeconfig)]
+    ]
+    assert not env.config.cluster_dir.exists()
+
+
+def test_exists_status_and_image_loading(env: Env, tmp_path: Path) -> None:
+    env.kind.on("get", "clusters", stdout="t1\n").on("load").on("export")
+    provider = env.provider()
+    archive = tmp_path / "images.tar"
+    archive.write_bytes(b"tar")
+    assert provider.exists()
+    assert provider.status() == "kind cluster 't1': exists"
+    provider.load_image("app:1")
+    provider.load_image_archive(archive)
+    assert provider.export_logs(tmp_path / "logs") == tmp_path / "logs"
+    assert env.kind_calls()[2:] == [
+        ["load", "docker-image", "app:1", "--name", "t1"],
+        ["load", "image-archive", str(archive), "--name", "t1"],
+        ["export", "logs", str(tmp_path / "logs"), "--name", "t1"],
+    ]
+
+
+def test_get_provider_builds_kind_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_CLUSTER_PROVIDER", "kind")
+    monkeypatch.setenv("TEST_CLUSTER_NAME", "from-env")
+    provider = get_provider()
+    assert isinstance(provider, KindProvider)
+    assert provider.config.name == "from-env"
+    assert provider.node_image == IMAGE
