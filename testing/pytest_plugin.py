@@ -6,4 +6,9 @@ It only gathers the plugin modules under ``testing.plugins``; each owns one conc
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["testing.plugins.sharding", "testing.plugins.requirements"]
+pytest_plugins: list[str] = [
+    "testing.plugins.sharding",
+    "testing.plugins.requirements",
+    "testing.plugins.k8s_fixtures",
+    "testing.plugins.services",
+]

@@ -1,0 +1,1 @@
+"""Backing services for integration tests: endpoints, protocol health checks, local servers."""

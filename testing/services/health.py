@@ -1,0 +1,117 @@
+"""Protocol-level health checks, run all at once, reporting every missing service.
+
+A TCP connect proves little (a port can be open while PostgreSQL still refuses
+logins), so each check speaks the service's protocol: PostgreSQL runs a query, S3
+lists buckets, HTTP fetches a health endpoint, Kubernetes answers ``/readyz``.
+:func:`check_all` runs them concurrently and returns every failure, each with the
+command that starts the missing service, so one run tells the whole story.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from testing.services import postgres, s3
+from testing.services.endpoints import (
+    POSTGRES_URL_ENV,
+    S3_ENDPOINT_ENV,
+    START_HINT,
+    EndpointError,
+    postgres_from_env,
+    s3_from_env,
+)
+
+CHECK_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class ServiceCheck:
+    """One service: a name, a probe that raises with the reason, and how to start it."""
+
+    name: str
+    probe: Callable[[], object]
+    start_hint: str = START_HINT
+
+
+@dataclass(frozen=True)
+class Unhealthy:
+    name: str
+    reason: str
+    start_hint: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason} -> {self.start_hint}"
+
+
+def _missing(variable: str) -> Callable[[], object]:
+    def probe() -> object:
+        raise EndpointError(f"{variable} is not set")
+
+    return probe
+
+
+def postgres_check() -> ServiceCheck:
+    """PostgreSQL from ``POSTGRES_URL``: connect and run a query."""
+    try:
+        endpoint = postgres_from_env()
+    except EndpointError as exc:
+        return ServiceCheck("postgres", _missing(str(exc)))
+    if endpoint is None:
+        return ServiceCheck("postgres", _missing(POSTGRES_URL_ENV))
+    return ServiceCheck("postgres", lambda: postgres.check(endpoint))
+
+
+def s3_check() -> ServiceCheck:
+    """S3 from ``S3_ENDPOINT_URL`` and the AWS credential variables: list buckets."""
+    try:
+        endpoint = s3_from_env()
+    except EndpointError as exc:
+        return ServiceCheck("s3", _missing(str(exc)))
+    if endpoint is None:
+        return ServiceCheck("s3", _missing(S3_ENDPOINT_ENV))
+    return ServiceCheck("s3", lambda: s3.check(endpoint))
+
+
+def http_check(name: str, url: str, *, start_hint: str = START_HINT) -> ServiceCheck:
+    """GET ``url`` and expect a 2xx answer (a health endpoint, not just an open port)."""
+
+    def probe() -> int:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        try:
+            with urllib.request.urlopen(url, timeout=CHECK_TIMEOUT_S) as response:  # noqa: S310
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            raise ConnectionError(f"GET {url} answered {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ConnectionError(f"GET {url} failed: {getattr(exc, 'reason', exc)}") from None
+        return status
+
+    return ServiceCheck(name, probe, start_hint)
+
+
+def check_all(checks: Sequence[ServiceCheck]) -> list[Unhealthy]:
+    """Run every check concurrently; return each failure (empty when all are healthy)."""
+    if not checks:
+        return []
+    with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health") as pool:
+        futures = [(check, pool.submit(check.probe)) for check in checks]
+        failures: list[Unhealthy] = []
+        for check, future in futures:
+            try:
+                future.result(timeout=CHECK_TIMEOUT_S * 3)
+            except Exception as exc:
+                failures.append(
+                    Unhealthy(check.name, str(exc) or type(exc).__name__, check.start_hint)
+                )
+    return failures
+
+
+def describe(failures: Sequence[Unhealthy]) -> str:
+    """One line per missing service, for a test failure message."""
+    names = ", ".join(f.name for f in failures)
+    return f"required services unavailable ({names}):\n" + "\n".join(f"  {f}" for f in failures)
