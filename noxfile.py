@@ -88,6 +88,14 @@ def unit(session: nox.Session) -> None:
     session.run("pytest", "-n", "auto", "tests/unit", *session.posargs)
 
 
+@nox.session(python=PYTHON, tags=["ci"], default=False)
+@nox.parametrize("scanner", ["bandit", "pip-audit", "manifests", "secrets"])
+def security(session: nox.Session, scanner: str) -> None:
+    """One security scanner; fails on findings or when it could not check (SECURITY_ADVISORY_DB)."""
+    sync(session, "security")
+    session.run("python", "-m", "testing.security", scanner, *session.posargs)
+
+
 @nox.session(python=PYTHON, tags=["ci", "offline"], default=True)
 def quality(session: nox.Session) -> None:
     """Test-quality gate: AST rules over tests/ with a score per tier; fails on any finding."""

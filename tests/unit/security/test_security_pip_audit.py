@@ -1,0 +1,201 @@
+"""pip-audit against the real advisory snapshot through the loopback OSV server, and fail-closed.
+
+These run the real pip-audit. The advisory data is the dated PyPA snapshot
+(``SECURITY_ADVISORY_DB``, else ``../shared/advisory-database`` beside the
+repository), because the live OSV API is unreachable on these machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from testing import pins
+from testing.security import osv_snapshot, pip_audit_scan
+from testing.security.report import ScanError
+
+# Real wheel hashes from PyPI (with the OSV service pip-audit checks only that they exist).
+REQUESTS_2_19_0 = (
+    "requests==2.19.0 "
+    "--hash=sha256:421cfc8d9dde7d6aff68196420afd86b88c65d77d8da9cf83f4ecad785d7b9d6\n"
+)
+# Clean in the October 2024 snapshot (its next advisory was published in 2025).
+REQUESTS_2_32_3 = (
+    "requests==2.32.3 "
+    "--hash=sha256:70761cfe03c773ceb22aa2f671b4757976145175cdfca038c02654d061d6dcc6\n"
+)
+
+
+@pytest.fixture(scope="module")
+def advisory_db() -> Path:
+    explicit = os.environ.get(pip_audit_scan.ADVISORY_DB_ENV)
+    path = Path(explicit) if explicit else pins.REPO_ROOT.parent / "shared" / "advisory-database"
+    assert (path / "SNAPSHOT_DATE").is_file(), (
+        f"no advisory snapshot at {path}: set {pip_audit_scan.ADVISORY_DB_ENV}"
+    )
+    return path.resolve()
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, advisory_db: Path) -> Path:
+    monkeypatch.setenv(pip_audit_scan.ADVISORY_DB_ENV, str(advisory_db))
+    return advisory_db
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: bound, then released."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_vulnerable_pin_fails_and_fixed_twin_passes(tmp_path: Path, offline: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(REQUESTS_2_19_0)
+    result = pip_audit_scan.audit(requirements, tmp_path / "reports")
+    assert {f.rule for f in result.findings} == {"PYSEC-2018-28", "PYSEC-2023-74"}
+    assert any("requests==2.19.0 is vulnerable" in f.message for f in result.findings)
+    date = (offline / "SNAPSHOT_DATE").read_text().strip()
+    assert result.summary().endswith(f"against the OFFLINE advisory snapshot dated {date}")
+
+    requirements.write_text(REQUESTS_2_32_3)
+    clean = pip_audit_scan.audit(requirements, tmp_path / "reports")
+    assert clean.findings == []
+    assert clean.checked == 1
+
+
+def test_unreachable_service_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(pip_audit_scan.ADVISORY_DB_ENV, raising=False)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(REQUESTS_2_32_3)
+    url = f"http://127.0.0.1:{closed_port()}/v1/query"
+    with pytest.raises(ScanError) as caught:
+        pip_audit_scan.audit(requirements, tmp_path / "reports", osv_url=url)
+    message = str(caught.value)
+    assert message.startswith(f"pip-audit could not query the OSV service at {url}")
+    assert "NOT checked" in message
+    assert "SECURITY_ADVISORY_DB=../shared/advisory-database" in message
+    assert "\n" not in message
+
+
+def test_cli_fails_closed_with_one_line(tmp_path: Path) -> None:
+    """The whole command, with the lock export: offline and no snapshot means exit 2, one line."""
+    env = {k: v for k, v in os.environ.items() if k != pip_audit_scan.ADVISORY_DB_ENV}
+    env[pip_audit_scan.OSV_URL_ENV] = f"http://127.0.0.1:{closed_port()}/v1/query"
+    done = subprocess.run(
+        [sys.executable, "-m", "testing.security", "pip-audit", "--reports", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False, env=env, cwd=pins.REPO_ROOT,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("security pip-audit: error: pip-audit could not query")
+    assert (
+        json.loads((tmp_path / "pip-audit.result.json").read_text())["error"]
+        == lines[0][len("security pip-audit: error: ") :]
+    )
+
+
+def test_snapshot_that_is_not_one_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ScanError, match="is not an OSV advisory snapshot"):
+        osv_snapshot.load_snapshot(tmp_path)
+
+
+def test_export_is_the_whole_lock(tmp_path: Path) -> None:
+    exported = pip_audit_scan.export_locked(pins.REPO_ROOT, tmp_path / "req.txt")
+    text = exported.read_text()
+    lock = tomllib.loads((pins.REPO_ROOT / "uv.lock").read_text())
+    locked = {
+        (osv_snapshot.normalise(p["name"]), p["version"])
+        for p in lock["package"]
+        if "editable" not in p["source"] and "virtual" not in p["source"]
+    }
+    pinned = {
+        (osv_snapshot.normalise(line.split("==")[0]), line.split("==")[1].split()[0])
+        for line in text.splitlines()
+        if "==" in line
+    }
+    assert pinned == locked
+    assert text.count("--hash=sha256:") >= len(locked)
+
+
+@pytest.fixture(scope="module")
+def snapshot_url(advisory_db: Path) -> object:
+    with osv_snapshot.serve(osv_snapshot.load_snapshot(advisory_db)) as served:
+        yield served
+
+
+def post(url: str, body: object) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_server_answers_like_the_osv_query_api(snapshot_url: tuple[str, object]) -> None:
+    url, _ = snapshot_url
+    status, body = post(
+        url, {"package": {"name": "Requests", "ecosystem": "PyPI"}, "version": "2.19.0"}
+    )
+    assert status == 200
+    assert {v["id"] for v in body["vulns"]} == {"PYSEC-2018-28", "PYSEC-2023-74"}  # type: ignore[index, attr-defined]
+    assert post(
+        url, {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": "2.32.3"}
+    ) == (200, {})
+    assert (
+        post(url, {"package": {"name": "requests", "ecosystem": "npm"}, "version": "1"})[0] == 400
+    )
+    assert post(url.replace("/v1/query", "/v1/querybatch"), {})[0] == 404
+    assert post(url, {"version": "1"})[0] == 400
+
+
+RECORD = {
+    "id": "PYSEC-0000-1",
+    "affected": [
+        {
+            "package": {"name": "Some_Pkg", "ecosystem": "PyPI"},
+            "ranges": [
+                {"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"fixed": "1.5"}]},
+                {"type": "ECOSYSTEM", "events": [{"introduced": "2.0"}, {"last_affected": "2.1"}]},
+                {"type": "GIT", "events": [{"introduced": "0"}, {"fixed": "abc"}]},
+            ],
+            "versions": ["0.9"],
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [
+        ("0.8", False),
+        ("0.9", True),  # listed in versions
+        ("1.0", True),
+        ("1.4.9", True),
+        ("1.5", False),
+        ("1.9", False),
+        ("2.0", True),
+        ("2.1", True),
+        ("2.1.1", False),
+    ],
+)
+def test_range_evaluation(version: str, affected: bool) -> None:
+    assert osv_snapshot.affects(RECORD, "some-pkg", version) is affected
+
+
+def test_names_compare_normalised() -> None:
+    assert osv_snapshot.affects(RECORD, osv_snapshot.normalise("some.pkg"), "1.0")
+    assert not osv_snapshot.affects(RECORD, "other-pkg", "1.0")
