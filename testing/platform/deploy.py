@@ -1,0 +1,319 @@
+"""Deploy the platform: credentials, ordered apply, waits, protocol checks, a summary.
+
+Stages run in dependency order (see :data:`testing.platform.manifests.STAGES`); the
+components of one stage are awaited concurrently, so each row's time is its own.
+Everything is idempotent: Secrets that exist are kept, server-side apply of unchanged
+manifests is a no-op, and waits on healthy objects return at once, so a second deploy
+changes nothing and finishes in seconds. A component that cannot become healthy ends
+the deploy with one line naming it and the reason, and its diagnostics on disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
+
+from testing import pins
+from testing.cluster import ClusterError, ClusterProvider
+from testing.k8s import diagnostics
+from testing.k8s.apply import apply_objects
+from testing.k8s.client import clone
+from testing.k8s.objects import AppliedObject, K8sError, ObjectRef
+from testing.k8s.wait import wait_for_ready
+from testing.platform import PlatformError, health
+from testing.platform.credentials import Credential, ensure_credentials
+from testing.platform.manifests import (
+    NAMESPACE,
+    STAGES,
+    Stage,
+    image_map,
+    local_image,
+    stage_objects,
+)
+from testing.platform.volumes import ensure_simulated_volumes
+from testing.polling import ConditionFailedError, WaitTimeoutError
+
+DASHBOARD_NODE_PORT = 30080
+DOCKER_BUILD_TIMEOUT_S = 1200
+
+
+@dataclass(frozen=True)
+class Component:
+    """One row of the summary: the object that must be ready and how to check it."""
+
+    name: str
+    stage: str
+    kind: str
+    object_name: str
+    endpoint: str
+    #: (Service to forward to, its port, check factory taking the credentials)
+    probe: tuple[str, int, Callable[[Mapping[str, Credential]], health.Check]] | None = None
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        "postgres",
+        "services",
+        "StatefulSet",
+        "postgres",
+        f"postgres.{NAMESPACE}.svc:5432",
+        ("postgres", 5432, lambda c: health.postgres_query(c["postgres-credentials"])),
+    ),
+    Component(
+        "minio",
+        "services",
+        "StatefulSet",
+        "minio",
+        f"http://minio.{NAMESPACE}.svc:9000",
+        ("minio", 9000, lambda c: health.http_ok("/minio/health/ready")),
+    ),
+    Component(
+        "databases",
+        "init",
+        "Job",
+        "postgres-init",
+        "iceberg_catalog, demo",
+        (
+            "postgres",
+            5432,
+            lambda c: health.postgres_query(c["postgres-credentials"], health.DATABASES),
+        ),
+    ),
+    Component(
+        "buckets",
+        "init",
+        "Job",
+        "minio-init",
+        "s3://warehouse, s3://staging",
+        ("minio", 9000, lambda c: health.minio_buckets(c["minio-credentials"])),
+    ),
+    Component(
+        "dashboard",
+        "dashboard",
+        "Deployment",
+        "dashboard",
+        f"http://localhost:{DASHBOARD_NODE_PORT}",
+        ("dashboard", 8080, lambda c: health.http_ok("/healthz")),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    service: str
+    endpoint: str
+    seconds: float
+
+
+@dataclass
+class DeployResult:
+    rows: list[Row] = field(default_factory=list)
+    applied: list[AppliedObject] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+DIAGNOSTICS_DIR = pins.REPO_ROOT / "artifacts" / "diagnostics" / "platform"
+
+
+def write_diagnostics(api: k8s_client.ApiClient, directory: Path = DIAGNOSTICS_DIR) -> Path:
+    """Events, statuses and every container's log tail of the namespace, as one file."""
+    return diagnostics.collect(api, NAMESPACE).write(directory)
+
+
+def _ref(component: Component) -> ObjectRef:
+    api_version = "batch/v1" if component.kind == "Job" else "apps/v1"
+    return ObjectRef(api_version, component.kind, component.object_name, NAMESPACE)
+
+
+def _reset_failed_jobs(
+    api: k8s_client.ApiClient, objects: Sequence[Mapping[str, Any]], timeout: float
+) -> None:
+    """Delete Jobs of ``objects`` that failed before, so the apply starts them afresh.
+
+    A Job's pod template is immutable and a Failed Job never runs again: without this a
+    deploy that failed once (say, MinIO was slow) could never succeed on retry.
+    """
+    batch = k8s_client.BatchV1Api(api)
+    for obj in objects:
+        if obj.get("kind") != "Job":
+            continue
+        name = str(obj["metadata"]["name"])
+        try:
+            job = batch.read_namespaced_job(name, NAMESPACE)
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        conditions = (job.status.conditions if job.status else None) or []
+        failed = any(c.type == "Failed" and c.status == "True" for c in conditions)
+        if failed:
+            batch.delete_namespaced_job(name, NAMESPACE, propagation_policy="Foreground")
+            _wait_job_gone(api, name, timeout)
+
+
+def _wait_job_gone(api: k8s_client.ApiClient, name: str, timeout: float) -> None:
+    from testing.polling import wait_for_condition  # noqa: PLC0415
+
+    batch = k8s_client.BatchV1Api(api)
+
+    def gone() -> bool:
+        try:
+            batch.read_namespaced_job(name, NAMESPACE)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for_condition(gone, timeout=timeout, description=f"failed Job {name} to be deleted")
+
+
+def ensure_local_images(provider: ClusterProvider, repo_root: Path = pins.REPO_ROOT) -> None:
+    """Build the demo image if Docker lacks it, then load it into the cluster's nodes."""
+    image = local_image("ktp-demo:dev")
+    docker = shutil.which("docker")
+    if docker is None:
+        raise PlatformError("docker is not on PATH: it is needed to build and load the demo image")
+    inspect = subprocess.run(
+        [docker, "image", "inspect", image], capture_output=True, timeout=60, check=False
+    )
+    if inspect.returncode != 0:
+        dockerfile = repo_root / "demo" / "Dockerfile"
+        if not dockerfile.is_file():
+            raise PlatformError(f"image {image} is not built and {dockerfile} does not exist")
+        build = subprocess.run(
+            [docker, "build", "--tag", image, "--file", str(dockerfile), str(repo_root)],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_BUILD_TIMEOUT_S,
+            check=False,
+        )
+        if build.returncode != 0:
+            last = (build.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise PlatformError(f"docker build of {image} failed: {last}")
+    provider.load_image(image)
+
+
+class Deployer:
+    """Runs the stages against one cluster; ``runs_containers`` picks the health depth."""
+
+    def __init__(
+        self,
+        api: k8s_client.ApiClient,
+        *,
+        runs_containers: bool,
+        stage_timeout: float = 300.0,
+        stages: Sequence[Stage] = STAGES,
+        components: Sequence[Component] = COMPONENTS,
+        before_stage: Callable[[str], None] | None = None,
+        diagnostics_dir: Path = DIAGNOSTICS_DIR,
+        images: Mapping[str, str] | None = None,
+    ) -> None:
+        self.api = api
+        self.runs_containers = runs_containers
+        self.stage_timeout = stage_timeout
+        self.stages = stages
+        self.components = components
+        self.before_stage = before_stage
+        self.diagnostics_dir = diagnostics_dir
+        self.images = dict(image_map() if images is None else images)
+
+    def run(self) -> DeployResult:
+        result = DeployResult()
+        start = time.monotonic()
+        credentials: dict[str, Credential] = {}
+        for stage in self.stages:
+            if self.before_stage is not None:
+                self.before_stage(stage.name)
+            objects = stage_objects(stage, images=self.images)
+            if stage.name == "services" and not self.runs_containers:
+                ensure_simulated_volumes(self.api, objects)
+            if any(obj.get("kind") == "Job" for obj in objects):
+                _reset_failed_jobs(self.api, objects, self.stage_timeout)
+            result.applied += self._apply(stage, objects)
+            if stage.name == "base":
+                credentials = ensure_credentials(self.api, NAMESPACE)
+            result.rows += self._await(stage, credentials, start)
+        result.seconds = time.monotonic() - start
+        return result
+
+    def _apply(self, stage: Stage, objects: Sequence[Mapping[str, Any]]) -> list[AppliedObject]:
+        try:
+            return apply_objects(self.api, objects)
+        except K8sError as exc:
+            raise PlatformError(f"applying stage {stage.name!r} failed: {exc}") from None
+
+    def _await(
+        self, stage: Stage, credentials: Mapping[str, Credential], start: float
+    ) -> list[Row]:
+        members = [c for c in self.components if c.stage == stage.name]
+        if not members:
+            return []
+        with ThreadPoolExecutor(max_workers=len(members)) as pool:
+            futures = {c.name: pool.submit(self._await_one, c, credentials, start) for c in members}
+            outcomes = {name: _outcome(future.result) for name, future in futures.items()}
+        failures = [(name, err) for name, (_, err) in outcomes.items() if err is not None]
+        if failures:
+            name, error = failures[0]
+            where = write_diagnostics(self.api, self.diagnostics_dir)
+            raise PlatformError(f"{name} did not become healthy: {error} (diagnostics: {where})")
+        return [Row(c.name, self._endpoint(c), outcomes[c.name][0] or 0.0) for c in members]
+
+    def _await_one(
+        self, component: Component, credentials: Mapping[str, Credential], start: float
+    ) -> float:
+        api = clone(self.api)  # one client per thread: the watches must not share a pool
+        deadline = time.monotonic() + self.stage_timeout
+        wait_for_ready(api, [_ref(component)], timeout=self.stage_timeout)
+        if self.runs_containers and component.probe is not None:
+            service, port, factory = component.probe
+            remaining = max(deadline - time.monotonic(), 1.0)
+            health.wait_healthy(api, service, port, factory(credentials), timeout=remaining)
+        return time.monotonic() - start
+
+    def _endpoint(self, component: Component) -> str:
+        if component.name == "dashboard" and not self.runs_containers:
+            return f"http://dashboard.{NAMESPACE}.svc:8080"
+        return component.endpoint
+
+
+_EXPECTED = (
+    K8sError,
+    WaitTimeoutError,
+    ConditionFailedError,
+    health.UnhealthyError,
+    ClusterError,
+    PlatformError,
+    ApiException,
+)
+
+
+def _outcome(get: Callable[[], float]) -> tuple[float | None, str | None]:
+    try:
+        return get(), None
+    except _EXPECTED as exc:
+        return None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def table(rows: Sequence[Row], total: float) -> str:
+    """The summary: service | endpoint | time to healthy (seconds since deploy started)."""
+    headers = ("service", "endpoint", "time to healthy")
+    cells = [(r.service, r.endpoint, f"{r.seconds:.1f}s") for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    out = [line(headers), "-+-".join("-" * w for w in widths)]
+    out += [line(c) for c in cells]
+    out.append(f"all services healthy in {total:.1f}s")
+    return "\n".join(out)

@@ -1,0 +1,139 @@
+"""Where the platform manifests live, in which stages deploy applies them, and rendering.
+
+The manifests are plain YAML whose container images are placeholders (``postgres``,
+``minio``, ``minio-mc``); :func:`render` swaps in the pinned references
+from ``k8s/versions.toml [images]`` so the digests live in one file only. The images built locally
+(``ktp-demo:dev``, ``ktp-tests:dev``) carry no digest; the manifests that use them hold a
+documented exception for the security policy. The security
+scanner checks the rendered objects (``render_all``), which are what the cluster gets.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testing import pins
+from testing.k8s.apply import load_manifests
+from testing.platform import PlatformError
+
+PLATFORM_DIR = pins.REPO_ROOT / "k8s" / "platform"
+NAMESPACE = "ktp-platform"
+ROLE_LABEL = "ktp.dev/role"
+
+#: Images built locally and loaded into the cluster (never pulled, so no digest): the
+#: reference the manifests name -> the environment variable that may replace it.
+LOCAL_IMAGES: dict[str, str] = {"ktp-demo:dev": "DEMO_IMAGE", "ktp-tests:dev": "TEST_RUNNER_IMAGE"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Manifests applied together, after the previous stage is healthy."""
+
+    name: str
+    files: tuple[str, ...]
+
+
+#: Dependency order: the namespace and its policies first, then the servers, then the
+#: Jobs that need the servers, then the dashboard that needs the initialised data.
+STAGES: tuple[Stage, ...] = (
+    Stage("base", ("namespace.yaml", "rbac.yaml", "networkpolicies.yaml")),
+    Stage("services", ("postgres.yaml", "minio.yaml")),
+    Stage("init", ("postgres-init-job.yaml", "minio-init-job.yaml")),
+    Stage("dashboard", ("dashboard.yaml",)),
+)
+
+
+def kustomization_resources(directory: Path = PLATFORM_DIR) -> list[str]:
+    """The ``resources`` of the kustomization, the list ``kubectl kustomize`` would use."""
+    path = directory / "kustomization.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlatformError(f"cannot read {path}: {exc}") from None
+    return [str(item) for item in data.get("resources") or []]
+
+
+def local_image(reference: str, environ: Mapping[str, str] | None = None) -> str:
+    """``reference`` (a key of :data:`LOCAL_IMAGES`), or its override from the environment."""
+    env = os.environ if environ is None else environ
+    return env.get(LOCAL_IMAGES[reference]) or reference
+
+
+def image_map(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Placeholder -> image reference: pinned digests, then the locally built images."""
+    try:
+        mapping = pins.section("images")
+    except pins.PinError as exc:
+        raise PlatformError(str(exc)) from None
+    for placeholder in LOCAL_IMAGES:
+        mapping[placeholder] = local_image(placeholder, environ)
+    return mapping
+
+
+def _pod_specs(obj: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    kind = obj.get("kind")
+    spec = obj.get("spec") or {}
+    if kind == "Pod":
+        yield spec
+    elif kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}:
+        yield (spec.get("template") or {}).get("spec") or {}
+    elif kind == "CronJob":
+        job = (spec.get("jobTemplate") or {}).get("spec") or {}
+        yield (job.get("template") or {}).get("spec") or {}
+
+
+def containers(obj: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every container and init container of a workload object."""
+    for pod in _pod_specs(obj):
+        yield from pod.get("initContainers") or []
+        yield from pod.get("containers") or []
+
+
+def render(objects: Sequence[Mapping[str, Any]], images: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Deep copies of ``objects`` with every placeholder image replaced by its reference.
+
+    An image that is neither a placeholder nor already pinned by digest is an error, so
+    a manifest cannot slip an unpinned image past deploy.
+    """
+    rendered: list[dict[str, Any]] = []
+    for obj in objects:
+        copied = copy.deepcopy(dict(obj))
+        for container in containers(copied):
+            image = str(container.get("image", ""))
+            if image in images:
+                container["image"] = images[image]
+            elif "@sha256:" not in image:
+                name = (copied.get("metadata") or {}).get("name", "?")
+                raise PlatformError(
+                    f"{copied.get('kind')} {name}: image {image!r} is neither a key of "
+                    "[images] in k8s/versions.toml nor pinned by digest"
+                )
+        rendered.append(copied)
+    return rendered
+
+
+def stage_objects(
+    stage: Stage, *, directory: Path = PLATFORM_DIR, images: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The rendered objects of one stage."""
+    objects = load_manifests([directory / name for name in stage.files])
+    return render(objects, image_map() if images is None else images)
+
+
+def render_all(
+    directory: Path = PLATFORM_DIR, images: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Every platform object as deploy would apply it (for scanners and reviews)."""
+    resolved = image_map() if images is None else images
+    return [
+        obj
+        for stage in STAGES
+        for obj in stage_objects(stage, directory=directory, images=resolved)
+    ]

@@ -1,0 +1,91 @@
+"""PersistentVolumes for clusters whose nodes are simulated (kwok).
+
+A StatefulSet's claims stay Pending without a storage provisioner, and the scheduler
+will not place a pod whose claim is unbound, so on kwok nothing would ever become
+Ready. There is no disk behind a simulated node either, so deploy pre-binds one
+PersistentVolume per claim (``claimRef``) whose source is never mounted: the API
+objects go through the real binding controller, and no data is pretended to exist.
+Clusters that run containers use their default StorageClass and never get these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
+
+from testing.platform import PlatformError
+
+SIMULATED_LABEL = {"ktp.dev/simulated-volume": "true"}
+
+
+def claims_of(objects: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(namespace, claim name, claim spec)`` for every claim the StatefulSets will make."""
+    claims: list[tuple[str, str, dict[str, Any]]] = []
+    for obj in objects:
+        if obj.get("kind") != "StatefulSet":
+            continue
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        for template in spec.get("volumeClaimTemplates") or []:
+            template_name = (template.get("metadata") or {}).get("name", "")
+            for ordinal in range(int(spec.get("replicas", 1))):
+                claims.append(
+                    (
+                        str(meta.get("namespace", "default")),
+                        f"{template_name}-{meta.get('name')}-{ordinal}",
+                        dict(template.get("spec") or {}),
+                    )
+                )
+    return claims
+
+
+def volume_name(namespace: str, claim: str) -> str:
+    return f"ktp-sim-{namespace}-{claim}"
+
+
+def simulated_volume(namespace: str, claim: str, claim_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A PersistentVolume reserved for exactly one claim."""
+    storage = ((claim_spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": volume_name(namespace, claim), "labels": dict(SIMULATED_LABEL)},
+        "spec": {
+            "capacity": {"storage": storage},
+            "accessModes": list(claim_spec.get("accessModes") or ["ReadWriteOnce"]),
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": claim_spec.get("storageClassName") or "",
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": namespace,
+                "name": claim,
+            },
+            # Never mounted: kwok's nodes run no kubelet. A reserved .invalid host makes
+            # any accidental mount fail loudly instead of touching a real server.
+            "nfs": {"server": "simulated-volume.invalid", "path": "/"},
+        },
+    }
+
+
+def ensure_simulated_volumes(
+    api: k8s_client.ApiClient, objects: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """Create the missing volumes for the claims in ``objects``; return every volume's name."""
+    core = k8s_client.CoreV1Api(api)
+    names: list[str] = []
+    for namespace, claim, spec in claims_of(objects):
+        body = simulated_volume(namespace, claim, spec)
+        names.append(body["metadata"]["name"])
+        try:
+            core.create_persistent_volume(body)  # type: ignore[arg-type] # the client takes plain dicts
+        except ApiException as exc:
+            if exc.status != 409:
+                raise PlatformError(
+                    f"creating PersistentVolume {body['metadata']['name']} failed: "
+                    f"{exc.status} {exc.reason}"
+                ) from None
+    return names
