@@ -108,3 +108,10 @@ def traceability(session: nox.Session) -> None:
     """Requirement coverage against tests/requirements.yaml (TRACEABILITY_THRESHOLD, default 100)."""
     sync(session, "test")
     session.run("python", "-m", "testing.traceability")
+
+
+@nox.session(python=PYTHON, requires=["cluster"], tags=["cluster"], default=False)
+def deploy(session: nox.Session) -> None:
+    """Platform services (PostgreSQL, MinIO, dashboard) on the cluster, awaited until healthy."""
+    sync(session)
+    session.run("python", "-m", "testing.platform", "deploy")
