@@ -115,3 +115,17 @@ def deploy(session: nox.Session) -> None:
     """Platform services (PostgreSQL, MinIO, dashboard) on the cluster, awaited until healthy."""
     sync(session)
     session.run("python", "-m", "testing.platform", "deploy")
+
+
+@nox.session(python=PYTHON, tags=["cluster"], default=False)
+def cluster(session: nox.Session) -> None:
+    """Create or reuse the test cluster (TEST_CLUSTER_PROVIDER, TEST_CLUSTER_NAME)."""
+    sync(session)
+    session.run("python", "-m", "testing.cluster", "up")
+
+
+@nox.session(python=PYTHON, tags=["cluster"], default=False)
+def down(session: nox.Session) -> None:
+    """Delete the test cluster and its local files (existing: only the local files)."""
+    sync(session)
+    session.run("python", "-m", "testing.cluster", "down")

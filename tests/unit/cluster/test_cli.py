@@ -85,6 +85,7 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return next(line for line in lines if line.startswith("error: "))
 
 
+@pytest.mark.requirement("CLU-005")
 def test_up_prints_the_kubeconfig_path_last(cli: Cli) -> None:
     with ready_api() as (server, _):
         cli.kind.on("get", "clusters")
@@ -95,6 +96,7 @@ def test_up_prints_the_kubeconfig_path_last(cli: Cli) -> None:
     assert cli.kubeconfig.is_file()
 
 
+@pytest.mark.requirement("CLU-005")
 def test_up_twice_reuses(cli: Cli) -> None:
     with ready_api() as (server, _):
         cli.kind.on("get", "clusters", once=True)
@@ -107,6 +109,7 @@ def test_up_twice_reuses(cli: Cli) -> None:
     assert len(creates) == 1
 
 
+@pytest.mark.requirement("CLU-008")
 def test_up_with_an_unpullable_image_is_one_line_and_leaves_diagnostics(cli: Cli) -> None:
     cli.kind.on("get", "clusters", once=True)
     cli.kind.on("create", "cluster", stderr=PULL_FAILED.format(name=cli.name, image=IMAGE), exit=1)
@@ -122,6 +125,7 @@ def test_up_with_an_unpullable_image_is_one_line_and_leaves_diagnostics(cli: Cli
     )
 
 
+@pytest.mark.requirement("CLU-006")
 def test_ctrl_c_during_up_exits_130_after_deleting(cli: Cli) -> None:
     cli.kind.on("get", "clusters")
     cli.kind.on("create", "cluster", interrupt_parent=True)
@@ -138,6 +142,7 @@ def test_ctrl_c_during_up_exits_130_after_deleting(cli: Cli) -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.requirement("CLU-007")
 def test_dead_daemon_is_one_line(cli: Cli) -> None:
     cli.docker.rules.clear()
     cli.docker.on("info", stderr=DAEMON_DOWN.split("Command Output: ")[1], exit=1)
@@ -145,6 +150,7 @@ def test_dead_daemon_is_one_line(cli: Cli) -> None:
     assert line.startswith("error: the docker daemon is not reachable (Cannot connect")
 
 
+@pytest.mark.requirement("CLU-007")
 def test_missing_kind_is_one_line_with_the_install_command(cli: Cli, tmp_path: Path) -> None:
     """With no kind and no Go (PATH holds only the fakes' dir) nothing can be built."""
     cli.kind.path.unlink()
@@ -152,6 +158,7 @@ def test_missing_kind_is_one_line_with_the_install_command(cli: Cli, tmp_path: P
     assert "go install sigs.k8s.io/kind@v0.32.0" in line
 
 
+@pytest.mark.requirement("CLU-007")
 def test_wrong_kind_version_is_one_line(cli: Cli) -> None:
     cli.kind.rules.clear()
     cli.kind.on("version", stdout="kind v0.31.0 go1.25 linux/amd64\n")
@@ -203,11 +210,13 @@ def test_load_image_and_export_logs(cli: Cli, tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.requirement("CLU-009")
 def test_existing_without_kubeconfig_is_one_line(cli: Cli) -> None:
     line = _one_error_line(cli.run("up", TEST_CLUSTER_PROVIDER="existing"))
     assert line.startswith("error: KUBECONFIG is not set")
 
 
+@pytest.mark.requirement("CLU-009")
 def test_existing_up_and_down_touch_only_local_files(cli: Cli, tmp_path: Path) -> None:
     with ready_api() as (server, _):
         source = tmp_path / "user-kubeconfig"

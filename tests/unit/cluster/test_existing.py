@@ -54,17 +54,20 @@ def _one_line_config_error(provider: ExistingProvider) -> str:
     return message
 
 
+@pytest.mark.requirement("CLU-009")
 def test_kubeconfig_unset_says_what_to_set(tmp_path: Path) -> None:
     message = _one_line_config_error(_provider(tmp_path))
     assert message.startswith("KUBECONFIG is not set: point it at the kubeconfig")
 
 
+@pytest.mark.requirement("CLU-009")
 def test_missing_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     message = _one_line_config_error(_provider(tmp_path, KUBECONFIG=str(missing)))
     assert message == f"KUBECONFIG names {missing}, which does not exist"
 
 
+@pytest.mark.requirement("CLU-009")
 def test_unreadable_file_is_named(tmp_path: Path) -> None:
     # A directory stands in for an unreadable file: root (CI) reads any mode-000 file.
     message = _one_line_config_error(_provider(tmp_path, KUBECONFIG=str(tmp_path)))
@@ -78,6 +81,7 @@ def test_invalid_yaml_is_named_with_its_line(tmp_path: Path) -> None:
     assert message.startswith(f"kubeconfig {bad} is not valid YAML (line ")
 
 
+@pytest.mark.requirement("CLU-009")
 def test_unknown_context_lists_the_known_ones(tmp_path: Path) -> None:
     kc = _kubeconfig(tmp_path / "kc", {"a": "https://a", "b": "https://b"}, current="a")
     provider = _provider(tmp_path, KUBECONFIG=str(kc), TEST_KUBECONTEXT="prod")
@@ -98,6 +102,7 @@ def test_status_names_the_context_and_its_source(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.requirement("CLU-009")
 def test_create_writes_one_pinned_context_and_waits_for_the_api(tmp_path: Path) -> None:
     first = tmp_path / "one" / "kc"
     first.parent.mkdir()
@@ -138,6 +143,7 @@ def test_create_against_an_unreachable_server_fails_in_one_line(tmp_path: Path) 
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.requirement("CLU-009")
 def test_delete_removes_only_local_files(tmp_path: Path) -> None:
     with ready_api() as (server, _):
         kc = tmp_path / "kc"

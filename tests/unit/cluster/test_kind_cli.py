@@ -85,6 +85,7 @@ def test_kind_path_that_is_not_a_file_is_one_line(
     assert str(info.value) == f"KIND_PATH={tmp_path / 'missing-kind'} is not an executable file"
 
 
+@pytest.mark.requirement("CLU-007")
 def test_missing_kind_says_how_to_install_the_pinned_version(bin_dir: Path) -> None:
     with pytest.raises(KindNotFoundError) as info:
         KindCLI.locate(build=False)
@@ -100,6 +101,7 @@ def test_kind_in_the_project_cache_is_used_without_building(bin_dir: Path, tmp_p
     assert KindCLI.locate(build=False).binary == cached.path
 
 
+@pytest.mark.requirement("CLU-007")
 def test_wrong_version_names_both_versions_and_the_remedy(kind: FakeCommand) -> None:
     kind.rules.clear()
     kind.on("version", stdout="kind v0.29.0 go1.24.2 linux/amd64\n")
@@ -142,6 +144,7 @@ def test_create_passes_the_whole_argv(kind: FakeCommand, tmp_path: Path) -> None
     ]  # fmt: skip
 
 
+@pytest.mark.requirement("CLU-007")
 def test_unpullable_node_image_names_the_image_and_the_offline_remedy(
     kind: FakeCommand, tmp_path: Path
 ) -> None:
@@ -160,6 +163,7 @@ def test_unpullable_node_image_names_the_image_and_the_offline_remedy(
     assert "registry-1.docker.io" in info.value.output_tail
 
 
+@pytest.mark.requirement("CLU-007")
 def test_taken_name_is_a_conflict(kind: FakeCommand, tmp_path: Path) -> None:
     kind.on("create", "cluster", stderr=NAME_TAKEN.format(name="c1"), exit=1)
     with pytest.raises(ClusterNameConflictError) as info:
@@ -171,6 +175,7 @@ def test_taken_name_is_a_conflict(kind: FakeCommand, tmp_path: Path) -> None:
     assert "TEST_CLUSTER_NAME" in str(info.value)
 
 
+@pytest.mark.requirement("CLU-007")
 def test_daemon_down_is_a_runtime_error_with_the_daemon_words(kind: FakeCommand) -> None:
     kind.on("get", "clusters", stderr=DAEMON_DOWN, exit=1)
     with pytest.raises(ContainerRuntimeUnavailableError) as info:
@@ -181,6 +186,7 @@ def test_daemon_down_is_a_runtime_error_with_the_daemon_words(kind: FakeCommand)
     assert "\n" not in message
 
 
+@pytest.mark.requirement("CLU-007")
 def test_wait_running_out_is_a_timeout_although_kind_exits_zero(
     kind: FakeCommand, tmp_path: Path
 ) -> None:
@@ -192,6 +198,7 @@ def test_wait_running_out_is_a_timeout_although_kind_exits_zero(
         )  # fmt: skip
 
 
+@pytest.mark.requirement("CLU-007")
 def test_a_hung_kind_is_stopped_at_the_timeout(kind: FakeCommand, tmp_path: Path) -> None:
     kind.on("create", "cluster", stderr="Creating cluster\n", hang_seconds=30)
     with pytest.raises(KindTimeoutError) as info:
@@ -269,6 +276,7 @@ def test_runtime_check_returns_the_server_version(bin_dir: Path) -> None:
     assert check_container_runtime() == "20.10.24+dfsg1"
 
 
+@pytest.mark.requirement("CLU-010")
 def test_runtime_check_asks_podman_when_kind_is_told_to_use_it(bin_dir: Path) -> None:
     podman = FakeCommand(bin_dir, "podman").on("info", stdout="5.4.0\n")
     assert check_container_runtime({"KIND_EXPERIMENTAL_PROVIDER": "podman"}) == "5.4.0"

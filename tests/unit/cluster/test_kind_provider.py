@@ -85,6 +85,7 @@ def _create_argv(env: Env) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.requirement("CLU-005")
 def test_up_creates_with_the_pinned_image_and_a_project_local_kubeconfig(env: Env) -> None:
     env.kind.on("get", "clusters", stderr="No kind clusters found.\n")
     env.kind.on("create", "cluster", write_file=kubeconfig_for(env.server))
@@ -98,6 +99,7 @@ def test_up_creates_with_the_pinned_image_and_a_project_local_kubeconfig(env: En
     assert "/api/v1/namespaces/default/serviceaccounts/default" in env.seen
 
 
+@pytest.mark.requirement("CLU-005")
 def test_up_reuses_an_existing_cluster_without_a_second_create(env: Env) -> None:
     env.kind.on("get", "clusters", stdout="other\nt1\n")
     env.kind.on("get", "kubeconfig", stdout=kubeconfig_for(env.server))
@@ -107,6 +109,7 @@ def test_up_reuses_an_existing_cluster_without_a_second_create(env: Env) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+@pytest.mark.requirement("CLU-006")
 def test_ctrl_c_during_create_deletes_the_half_made_cluster(env: Env) -> None:
     env.kind.on("get", "clusters")
     env.kind.on("create", "cluster", interrupt_parent=True)
@@ -121,6 +124,7 @@ def test_ctrl_c_during_create_deletes_the_half_made_cluster(env: Env) -> None:
     assert not env.config.kubeconfig.exists()
 
 
+@pytest.mark.requirement("CLU-008")
 def test_unpullable_image_exports_logs_then_deletes_and_says_where(env: Env) -> None:
     env.kind.on("get", "clusters", once=True)  # before create: absent
     env.kind.on("create", "cluster", stderr=PULL_FAILED.format(name="t1", image=IMAGE), exit=1)
@@ -141,6 +145,7 @@ def test_unpullable_image_exports_logs_then_deletes_and_says_where(env: Env) -> 
     assert "registry-1.docker.io" in (diagnostics / "kind-create.log").read_text()
 
 
+@pytest.mark.requirement("CLU-007")
 def test_control_plane_not_ready_in_time_is_a_timeout_and_is_deleted(env: Env) -> None:
     env.kind.on("get", "clusters", once=True)
     env.kind.on("create", "cluster", stderr=WAIT_RAN_OUT.format(name="t1"))
@@ -150,6 +155,7 @@ def test_control_plane_not_ready_in_time_is_a_timeout_and_is_deleted(env: Env) -
     assert env.kind_calls()[-1][:2] == ["delete", "cluster"]
 
 
+@pytest.mark.requirement("CLU-007")
 def test_a_name_clash_deletes_nothing(env: Env) -> None:
     env.kind.on("get", "clusters")
     env.kind.on("create", "cluster", stderr=NAME_TAKEN.format(name="t1"), exit=1)
@@ -158,6 +164,7 @@ def test_a_name_clash_deletes_nothing(env: Env) -> None:
     assert env.kind_calls() == [["get", "clusters"], _create_argv(env)]
 
 
+@pytest.mark.requirement("CLU-007")
 def test_a_dead_daemon_stops_before_kind_runs(env: Env) -> None:
     env.docker.rules.clear()
     env.docker.on("info", stderr=DAEMON_DOWN.split("Command Output: ")[1], exit=1)
@@ -167,6 +174,7 @@ def test_a_dead_daemon_stops_before_kind_runs(env: Env) -> None:
     assert env.kind.calls() == []
 
 
+@pytest.mark.requirement("CLU-010")
 def test_podman_is_checked_and_passed_through_to_kind(env: Env) -> None:
     podman = FakeCommand(env.kind.bin_dir, "podman").on("info", stdout="5.4.0\n")
     env.kind.on("get", "clusters", stdout="t1\n")
