@@ -1,0 +1,79 @@
+"""Service endpoints from the environment, secrets kept out of reprs, checks run together."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from testing.services.endpoints import (
+    EndpointError,
+    PostgresEndpoint,
+    postgres_from_env,
+    s3_from_env,
+)
+from testing.services.health import ServiceCheck, check_all, describe
+
+
+def test_postgres_url_round_trips_and_hides_the_password() -> None:
+    endpoint = postgres_from_env({"POSTGRES_URL": "postgresql://app:p%40ss@db.local:6543/orders"})
+    assert endpoint == PostgresEndpoint("db.local", 6543, "app", endpoint.password, "orders")  # type: ignore[union-attr]
+    assert endpoint is not None
+    assert endpoint.password.get_secret_value() == "p@ss"
+    assert endpoint.dsn.get_secret_value() == "postgresql://app:p%40ss@db.local:6543/orders"
+    assert "p@ss" not in repr(endpoint)
+    assert "p%40ss" not in str(endpoint)
+
+
+def test_bad_postgres_url_is_rejected() -> None:
+    with pytest.raises(EndpointError, match="postgresql://user:pass@host:port/dbname"):
+        postgres_from_env({"POSTGRES_URL": "mysql://x@y/z"})
+
+
+def test_s3_needs_credentials_with_the_endpoint() -> None:
+    assert s3_from_env({}) is None
+    with pytest.raises(EndpointError, match="AWS_ACCESS_KEY_ID"):
+        s3_from_env({"S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    endpoint = s3_from_env(
+        {
+            "S3_ENDPOINT_URL": "http://h:1",
+            "AWS_ACCESS_KEY_ID": "a",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }
+    )
+    assert endpoint is not None
+    assert (endpoint.endpoint_url, endpoint.region) == ("http://h:1", "eu-west-1")
+    assert "'s'" not in repr(endpoint)
+
+
+def test_check_all_runs_checks_concurrently_and_reports_every_failure() -> None:
+    barrier = threading.Barrier(3, timeout=5)  # passes only if all three run at the same time
+
+    def ok() -> None:
+        barrier.wait()
+
+    def refused() -> None:
+        barrier.wait()
+        raise ConnectionError("connection refused")
+
+    def missing() -> None:
+        barrier.wait()
+        raise EndpointError("POSTGRES_URL is not set")
+
+    failures = check_all(
+        [
+            ServiceCheck("http", ok),
+            ServiceCheck("s3", refused, "start s3"),
+            ServiceCheck("postgres", missing, "start pg"),
+        ]
+    )
+    assert [(f.name, f.reason) for f in failures] == [
+        ("s3", "connection refused"),
+        ("postgres", "POSTGRES_URL is not set"),
+    ]
+    assert describe(failures).splitlines() == [
+        "required services unavailable (s3, postgres):",
+        "  s3: connection refused -> start s3",
+        "  postgres: POSTGRES_URL is not set -> start pg",
+    ]
