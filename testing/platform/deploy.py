@@ -10,6 +10,7 @@ the deploy with one line naming it and the reason, and its diagnostics on disk.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import time
@@ -33,6 +34,7 @@ from testing.platform import PlatformError, health
 from testing.platform.credentials import Credential, ensure_credentials
 from testing.platform.manifests import (
     NAMESPACE,
+    PLATFORM_DIR,
     STAGES,
     Stage,
     image_map,
@@ -40,10 +42,15 @@ from testing.platform.manifests import (
     stage_objects,
 )
 from testing.platform.volumes import ensure_simulated_volumes
-from testing.polling import ConditionFailedError, WaitTimeoutError
+from testing.polling import ConditionFailedError, WaitTimeoutError, wait_for_condition
 
 DASHBOARD_NODE_PORT = 30080
+#: The kind config maps the dashboard's NodePort to this port on the host's loopback.
+DASHBOARD_HOST_URL = "http://127.0.0.1:8080"
 DOCKER_BUILD_TIMEOUT_S = 1200
+DIAGNOSTICS_DIR = pins.REPO_ROOT / "artifacts" / "diagnostics" / "platform"
+
+CheckFactory = Callable[[Mapping[str, Credential]], health.Check]
 
 
 @dataclass(frozen=True)
@@ -54,57 +61,44 @@ class Component:
     stage: str
     kind: str
     object_name: str
+    #: Shown in the summary; ``{ns}`` is replaced by the namespace.
     endpoint: str
-    #: (Service to forward to, its port, check factory taking the credentials)
-    probe: tuple[str, int, Callable[[Mapping[str, Credential]], health.Check]] | None = None
+    #: Service to forward to, its port, and the protocol check (given the credentials).
+    probe: tuple[str, int, CheckFactory] | None = None
+
+
+def _postgres(c: Mapping[str, Credential]) -> health.Check:
+    return health.postgres_query(c["postgres-credentials"])
+
+
+def _databases(c: Mapping[str, Credential]) -> health.Check:
+    return health.postgres_query(c["postgres-credentials"], health.DATABASES)
+
+
+def _minio(c: Mapping[str, Credential]) -> health.Check:
+    return health.http_ok("/minio/health/ready")
+
+
+def _buckets(c: Mapping[str, Credential]) -> health.Check:
+    return health.minio_buckets(c["minio-credentials"])
+
+
+def _dashboard(c: Mapping[str, Credential]) -> health.Check:
+    return health.http_ok("/healthz")
 
 
 COMPONENTS: tuple[Component, ...] = (
-    Component(
-        "postgres",
-        "services",
-        "StatefulSet",
-        "postgres",
-        f"postgres.{NAMESPACE}.svc:5432",
-        ("postgres", 5432, lambda c: health.postgres_query(c["postgres-credentials"])),
-    ),
-    Component(
-        "minio",
-        "services",
-        "StatefulSet",
-        "minio",
-        f"http://minio.{NAMESPACE}.svc:9000",
-        ("minio", 9000, lambda c: health.http_ok("/minio/health/ready")),
-    ),
-    Component(
-        "databases",
-        "init",
-        "Job",
-        "postgres-init",
-        "iceberg_catalog, demo",
-        (
-            "postgres",
-            5432,
-            lambda c: health.postgres_query(c["postgres-credentials"], health.DATABASES),
-        ),
-    ),
-    Component(
-        "buckets",
-        "init",
-        "Job",
-        "minio-init",
-        "s3://warehouse, s3://staging",
-        ("minio", 9000, lambda c: health.minio_buckets(c["minio-credentials"])),
-    ),
-    Component(
-        "dashboard",
-        "dashboard",
-        "Deployment",
-        "dashboard",
-        f"http://localhost:{DASHBOARD_NODE_PORT}",
-        ("dashboard", 8080, lambda c: health.http_ok("/healthz")),
-    ),
-)
+    Component("postgres", "services", "StatefulSet", "postgres",
+              "postgres.{ns}.svc:5432", ("postgres", 5432, _postgres)),
+    Component("minio", "services", "StatefulSet", "minio",
+              "http://minio.{ns}.svc:9000", ("minio", 9000, _minio)),
+    Component("databases", "init", "Job", "postgres-init",
+              "iceberg_catalog, demo", ("postgres", 5432, _databases)),
+    Component("buckets", "init", "Job", "minio-init",
+              "s3://warehouse, s3://staging", ("minio", 9000, _buckets)),
+    Component("dashboard", "dashboard", "Deployment", "dashboard",
+              "http://dashboard.{ns}.svc:8080", ("dashboard", 8080, _dashboard)),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -119,62 +113,6 @@ class DeployResult:
     rows: list[Row] = field(default_factory=list)
     applied: list[AppliedObject] = field(default_factory=list)
     seconds: float = 0.0
-
-
-DIAGNOSTICS_DIR = pins.REPO_ROOT / "artifacts" / "diagnostics" / "platform"
-
-
-def write_diagnostics(api: k8s_client.ApiClient, directory: Path = DIAGNOSTICS_DIR) -> Path:
-    """Events, statuses and every container's log tail of the namespace, as one file."""
-    return diagnostics.collect(api, NAMESPACE).write(directory)
-
-
-def _ref(component: Component) -> ObjectRef:
-    api_version = "batch/v1" if component.kind == "Job" else "apps/v1"
-    return ObjectRef(api_version, component.kind, component.object_name, NAMESPACE)
-
-
-def _reset_failed_jobs(
-    api: k8s_client.ApiClient, objects: Sequence[Mapping[str, Any]], timeout: float
-) -> None:
-    """Delete Jobs of ``objects`` that failed before, so the apply starts them afresh.
-
-    A Job's pod template is immutable and a Failed Job never runs again: without this a
-    deploy that failed once (say, MinIO was slow) could never succeed on retry.
-    """
-    batch = k8s_client.BatchV1Api(api)
-    for obj in objects:
-        if obj.get("kind") != "Job":
-            continue
-        name = str(obj["metadata"]["name"])
-        try:
-            job = batch.read_namespaced_job(name, NAMESPACE)
-        except ApiException as exc:
-            if exc.status == 404:
-                continue
-            raise
-        conditions = (job.status.conditions if job.status else None) or []
-        failed = any(c.type == "Failed" and c.status == "True" for c in conditions)
-        if failed:
-            batch.delete_namespaced_job(name, NAMESPACE, propagation_policy="Foreground")
-            _wait_job_gone(api, name, timeout)
-
-
-def _wait_job_gone(api: k8s_client.ApiClient, name: str, timeout: float) -> None:
-    from testing.polling import wait_for_condition  # noqa: PLC0415
-
-    batch = k8s_client.BatchV1Api(api)
-
-    def gone() -> bool:
-        try:
-            batch.read_namespaced_job(name, NAMESPACE)
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
-        return False
-
-    wait_for_condition(gone, timeout=timeout, description=f"failed Job {name} to be deleted")
 
 
 def ensure_local_images(provider: ClusterProvider, repo_root: Path = pins.REPO_ROOT) -> None:
@@ -212,6 +150,8 @@ class Deployer:
         *,
         runs_containers: bool,
         stage_timeout: float = 300.0,
+        namespace: str = NAMESPACE,
+        directory: Path = PLATFORM_DIR,
         stages: Sequence[Stage] = STAGES,
         components: Sequence[Component] = COMPONENTS,
         before_stage: Callable[[str], None] | None = None,
@@ -221,6 +161,8 @@ class Deployer:
         self.api = api
         self.runs_containers = runs_containers
         self.stage_timeout = stage_timeout
+        self.namespace = namespace
+        self.directory = directory
         self.stages = stages
         self.components = components
         self.before_stage = before_stage
@@ -234,14 +176,15 @@ class Deployer:
         for stage in self.stages:
             if self.before_stage is not None:
                 self.before_stage(stage.name)
-            objects = stage_objects(stage, images=self.images)
+            objects = stage_objects(
+                stage, directory=self.directory, images=self.images, namespace=self.namespace
+            )
             if stage.name == "services" and not self.runs_containers:
                 ensure_simulated_volumes(self.api, objects)
-            if any(obj.get("kind") == "Job" for obj in objects):
-                _reset_failed_jobs(self.api, objects, self.stage_timeout)
+            self._reset_failed_jobs(objects)
             result.applied += self._apply(stage, objects)
             if stage.name == "base":
-                credentials = ensure_credentials(self.api, NAMESPACE)
+                credentials = ensure_credentials(self.api, self.namespace)
             result.rows += self._await(stage, credentials, start)
         result.seconds = time.monotonic() - start
         return result
@@ -252,6 +195,43 @@ class Deployer:
         except K8sError as exc:
             raise PlatformError(f"applying stage {stage.name!r} failed: {exc}") from None
 
+    def _reset_failed_jobs(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        """Delete Jobs of ``objects`` that failed before, so the apply starts them afresh.
+
+        A Job's pod template is immutable and a Failed Job never runs again: without this
+        a deploy that failed once (say, MinIO was slow) could never succeed on a retry.
+        """
+        batch = k8s_client.BatchV1Api(self.api)
+        for obj in objects:
+            if obj.get("kind") != "Job":
+                continue
+            name = str(obj["metadata"]["name"])
+            try:
+                job = batch.read_namespaced_job(name, self.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise PlatformError(
+                    f"reading Job {name} failed: {exc.status} {exc.reason}"
+                ) from None
+            conditions = (job.status.conditions if job.status else None) or []
+            if any(c.type == "Failed" and c.status == "True" for c in conditions):
+                batch.delete_namespaced_job(name, self.namespace, propagation_policy="Foreground")
+                wait_for_condition(
+                    functools.partial(self._job_gone, name),
+                    timeout=self.stage_timeout,
+                    description=f"failed Job {name} to be deleted",
+                )
+
+    def _job_gone(self, name: str) -> bool:
+        try:
+            k8s_client.BatchV1Api(self.api).read_namespaced_job(name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
     def _await(
         self, stage: Stage, credentials: Mapping[str, Credential], start: float
     ) -> list[Row]:
@@ -259,31 +239,40 @@ class Deployer:
         if not members:
             return []
         with ThreadPoolExecutor(max_workers=len(members)) as pool:
-            futures = {c.name: pool.submit(self._await_one, c, credentials, start) for c in members}
+            futures = {c.name: pool.submit(self._await_one, c, credentials) for c in members}
             outcomes = {name: _outcome(future.result) for name, future in futures.items()}
         failures = [(name, err) for name, (_, err) in outcomes.items() if err is not None]
         if failures:
             name, error = failures[0]
-            where = write_diagnostics(self.api, self.diagnostics_dir)
+            where = self.write_diagnostics()
             raise PlatformError(f"{name} did not become healthy: {error} (diagnostics: {where})")
-        return [Row(c.name, self._endpoint(c), outcomes[c.name][0] or 0.0) for c in members]
+        return [
+            Row(c.name, self._endpoint(c), (outcomes[c.name][0] or start) - start) for c in members
+        ]
 
-    def _await_one(
-        self, component: Component, credentials: Mapping[str, Credential], start: float
-    ) -> float:
+    def _await_one(self, component: Component, credentials: Mapping[str, Credential]) -> float:
+        """Wait for ``component``; return the monotonic time at which it was healthy."""
         api = clone(self.api)  # one client per thread: the watches must not share a pool
         deadline = time.monotonic() + self.stage_timeout
-        wait_for_ready(api, [_ref(component)], timeout=self.stage_timeout)
+        api_version = "batch/v1" if component.kind == "Job" else "apps/v1"
+        ref = ObjectRef(api_version, component.kind, component.object_name, self.namespace)
+        wait_for_ready(api, [ref], timeout=self.stage_timeout)
         if self.runs_containers and component.probe is not None:
             service, port, factory = component.probe
             remaining = max(deadline - time.monotonic(), 1.0)
-            health.wait_healthy(api, service, port, factory(credentials), timeout=remaining)
-        return time.monotonic() - start
+            health.wait_healthy(
+                api, self.namespace, service, port, factory(credentials), timeout=remaining
+            )
+        return time.monotonic()
 
     def _endpoint(self, component: Component) -> str:
-        if component.name == "dashboard" and not self.runs_containers:
-            return f"http://dashboard.{NAMESPACE}.svc:8080"
-        return component.endpoint
+        if component.name == "dashboard" and self.runs_containers:
+            return DASHBOARD_HOST_URL
+        return component.endpoint.format(ns=self.namespace)
+
+    def write_diagnostics(self) -> Path:
+        """Events, statuses and every container's log tail of the namespace, as one file."""
+        return diagnostics.collect(self.api, self.namespace).write(self.diagnostics_dir)
 
 
 _EXPECTED = (

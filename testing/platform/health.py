@@ -20,7 +20,6 @@ from kubernetes import client as k8s_client
 
 from testing.k8s.port_forward import port_forward
 from testing.platform.credentials import Credential
-from testing.platform.manifests import NAMESPACE
 from testing.polling import TerminalFailure, wait_for_condition
 
 DATABASES = ("iceberg_catalog", "demo")
@@ -36,8 +35,8 @@ class UnhealthyError(RuntimeError):
 
 
 @contextmanager
-def forwarded(api: k8s_client.ApiClient, service: str, port: int) -> Iterator[int]:
-    with port_forward(api, NAMESPACE, f"svc/{service}", port) as local_port:
+def forwarded(api: k8s_client.ApiClient, namespace: str, service: str, port: int) -> Iterator[int]:
+    with port_forward(api, namespace, f"svc/{service}", port) as local_port:
         yield local_port
 
 
@@ -97,13 +96,19 @@ def minio_buckets(credential: Credential, buckets: tuple[str, ...] = BUCKETS) ->
 
 
 def wait_healthy(
-    api: k8s_client.ApiClient, service: str, port: int, check: Check, *, timeout: float
+    api: k8s_client.ApiClient,
+    namespace: str,
+    service: str,
+    port: int,
+    check: Check,
+    *,
+    timeout: float,
 ) -> None:
     """Retry ``check`` through a fresh forward until it passes or ``timeout`` runs out."""
 
     def attempt() -> bool:
         try:
-            with forwarded(api, service, port) as local_port:
+            with forwarded(api, namespace, service, port) as local_port:
                 check(local_port)
         except psycopg.OperationalError as exc:
             if "password authentication failed" in str(exc):

@@ -119,12 +119,35 @@ def render(objects: Sequence[Mapping[str, Any]], images: Mapping[str, str]) -> l
     return rendered
 
 
+def retarget(objects: Sequence[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """``objects`` moved from :data:`NAMESPACE` into ``namespace`` (in place; returned).
+
+    Integration tests deploy a private copy of the platform into a namespace of their
+    own, so parallel tests (and a planted failure) never touch each other's objects.
+    """
+    for obj in objects:
+        meta = obj.setdefault("metadata", {})
+        if obj.get("kind") == "Namespace" and meta.get("name") == NAMESPACE:
+            meta["name"] = namespace
+        elif meta.get("namespace") == NAMESPACE:
+            meta["namespace"] = namespace
+        for subject in obj.get("subjects") or []:
+            if subject.get("namespace") == NAMESPACE:
+                subject["namespace"] = namespace
+    return list(objects)
+
+
 def stage_objects(
-    stage: Stage, *, directory: Path = PLATFORM_DIR, images: Mapping[str, str] | None = None
+    stage: Stage,
+    *,
+    directory: Path = PLATFORM_DIR,
+    images: Mapping[str, str] | None = None,
+    namespace: str = NAMESPACE,
 ) -> list[dict[str, Any]]:
     """The rendered objects of one stage."""
     objects = load_manifests([directory / name for name in stage.files])
-    return render(objects, image_map() if images is None else images)
+    rendered = render(objects, image_map() if images is None else images)
+    return rendered if namespace == NAMESPACE else retarget(rendered, namespace)
 
 
 def render_all(

@@ -19,6 +19,8 @@ from kubernetes.client.exceptions import ApiException
 from testing.platform import PlatformError
 
 SIMULATED_LABEL = {"ktp.dev/simulated-volume": "true"}
+#: The namespace of the claim a simulated volume is reserved for, to clean up by.
+CLAIM_NAMESPACE_LABEL = "ktp.dev/claim-namespace"
 
 
 def claims_of(objects: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -52,7 +54,10 @@ def simulated_volume(namespace: str, claim: str, claim_spec: Mapping[str, Any]) 
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": volume_name(namespace, claim), "labels": dict(SIMULATED_LABEL)},
+        "metadata": {
+            "name": volume_name(namespace, claim),
+            "labels": {**SIMULATED_LABEL, CLAIM_NAMESPACE_LABEL: namespace},
+        },
         "spec": {
             "capacity": {"storage": storage},
             "accessModes": list(claim_spec.get("accessModes") or ["ReadWriteOnce"]),
@@ -87,5 +92,22 @@ def ensure_simulated_volumes(
                 raise PlatformError(
                     f"creating PersistentVolume {body['metadata']['name']} failed: "
                     f"{exc.status} {exc.reason}"
+                ) from None
+    return names
+
+
+def delete_simulated_volumes(api: k8s_client.ApiClient, namespace: str) -> list[str]:
+    """Delete the simulated volumes reserved for claims in ``namespace``; return their names."""
+    core = k8s_client.CoreV1Api(api)
+    selector = f"{CLAIM_NAMESPACE_LABEL}={namespace}"
+    listed = core.list_persistent_volume(label_selector=selector).items
+    names = [str(pv.metadata.name) for pv in listed if pv.metadata is not None]
+    for name in names:
+        try:
+            core.delete_persistent_volume(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise PlatformError(
+                    f"deleting PersistentVolume {name} failed: {exc.reason}"
                 ) from None
     return names
