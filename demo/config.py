@@ -14,6 +14,8 @@ from demo.errors import ConfigError
 
 DEFAULT_SCALE = 1000
 DEFAULT_SEED = 20260101
+#: The SQL catalog scopes tables by catalog name: every reader must use the same one.
+CATALOG_NAME = "demo"
 
 
 class DemoSettings(BaseSettings):

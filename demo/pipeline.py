@@ -91,6 +91,15 @@ def run_product(
         layers.bronze(seed_data.tables)
         layers.silver()
         layers.gold()
+        warehouse.record_run(
+            ns,
+            {
+                "demo.last_run_id": result.run_id,
+                "demo.seed": str(seed),
+                "demo.scale": str(scale),
+                "demo.revision": str(revision),
+            },
+        )
     finally:
         if result.checks:
             _write_quality(warehouse, result, now)

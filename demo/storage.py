@@ -26,7 +26,7 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, 
 from pyiceberg.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from demo.config import DemoSettings
+from demo.config import CATALOG_NAME, DemoSettings
 from demo.errors import DemoError
 from demo.model import Kind, Row
 
@@ -90,7 +90,7 @@ class Warehouse:
     def __init__(self, settings: DemoSettings) -> None:
         self.settings = settings
         with _service_errors(settings):
-            self.catalog = SqlCatalog("demo", **settings.catalog_properties())
+            self.catalog = SqlCatalog(CATALOG_NAME, **settings.catalog_properties())
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -127,6 +127,11 @@ class Warehouse:
             except NamespaceAlreadyExistsError:
                 pass
 
+    def record_run(self, namespace: str, properties: dict[str, str]) -> None:
+        """Note the last run's inputs on the namespace, so a checker can regenerate its seed."""
+        with self.guarded():
+            self.catalog.update_namespace_properties(namespace, updates=properties)
+
     def load(self, identifier: str) -> Table:
         with self.guarded():
             return self.catalog.load_table(identifier)
@@ -148,7 +153,8 @@ class Warehouse:
         with self.guarded():
             data = pa.Table.from_pylist(list(rows), schema=schema)
             table = self._load_or_create(identifier, schema)
-            missing = [f for f in schema if table.schema().find_field(f.name, True) is None]
+            present = {f.name for f in table.schema().fields}
+            missing = [f for f in schema if f.name not in present]
             if missing:
                 with table.update_schema() as update:
                     update.union_by_name(pa.schema(missing))
