@@ -95,7 +95,9 @@ class KindProvider(ClusterProvider):
         return kubeconfig
 
     def delete(self) -> None:
-        # --kubeconfig makes kind edit the project-local file, never ~/.kube/config.
+        # The local kubeconfig goes first: kind refuses to delete when the file it is
+        # told to edit is unreadable. --kubeconfig keeps kind away from ~/.kube/config.
+        self.kubeconfig_path().unlink(missing_ok=True)
         self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
         shutil.rmtree(self.config.cluster_dir, ignore_errors=True)
 
@@ -122,12 +124,11 @@ class KindProvider(ClusterProvider):
 
     def _discard(self) -> None:
         """Delete a half-made cluster; a failure here must not hide the original error."""
+        self.kubeconfig_path().unlink(missing_ok=True)
         try:
             self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
         except ClusterError:
             return
-        finally:
-            self.kubeconfig_path().unlink(missing_ok=True)
 
     def _collect_and_discard(self, exc: ClusterError) -> Path:
         """Save kind's output and the nodes' logs for CI, then delete the nodes."""

@@ -147,3 +147,19 @@ def test_real_cli_up_fails_in_one_line_naming_the_image(
     assert errors[0].startswith(f"error: node image {IMAGE} cannot be pulled")
     assert result.stdout == ""
     assert _docker_kind_labels(daemon) == []
+
+
+@pytest.mark.requirement("CLU-012")
+def test_real_delete_of_an_absent_cluster_succeeds_and_keeps_home_untouched(
+    kind_binary: Path, daemon: DockerDaemon, cluster_name: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = daemon.env | {"HOME": str(home), "KUBECONFIG": ""}
+    config = ClusterConfig(name=cluster_name, state_dir=tmp_path / "state")
+    config.cluster_dir.mkdir(parents=True)
+    config.kubeconfig.write_text("stale")
+    provider = KindProvider(config, env=env, cli=KindCLI(kind_binary, env=env))
+    provider.delete()
+    assert not config.cluster_dir.exists()
+    assert list(home.iterdir()) == []  # kind wrote no ~/.kube/config
