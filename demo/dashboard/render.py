@@ -53,6 +53,10 @@ def _table_row(t: TableStatus, now: datetime) -> str:
     )
 
 
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+
+
 def chart_svg(chart: ChartData, width: int = 460, bar: int = 18) -> str:
     """A horizontal bar chart: label on the left, bar scaled to the largest value."""
     label_w, value_w = 110, 90
@@ -70,7 +74,7 @@ def chart_svg(chart: ChartData, width: int = 460, bar: int = 18) -> str:
             f'<g data-label="{escape(label)}" data-value="{value}">'
             f'<text x="0" y="{y + bar - 5}" font-size="12">{escape(label)}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}" fill="{BAR_COLOUR}"/>'
-            f'<text x="{label_w + w + 6:.1f}" y="{y + bar - 5}" font-size="12">{value:,.2f}</text>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + bar - 5}" font-size="12">{_fmt(value)}</text>'
             "</g>"
         )
     parts.append("</svg>")
