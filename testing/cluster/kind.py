@@ -10,6 +10,7 @@ leaves a half-made cluster.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Mapping
@@ -71,7 +72,10 @@ class KindProvider(ClusterProvider):
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         if self.config.name in cli.get_clusters():
             _write_private(kubeconfig, cli.get_kubeconfig(self.config.name))
-            self.wait_until_ready(timeout=wait_seconds)
+            try:
+                self.wait_until_ready(timeout=wait_seconds)
+            except ClusterError as exc:  # a reused cluster is kept: only collect its logs
+                raise _with_note(exc, self._collect(exc, discard=False)) from None
             return kubeconfig
         if not self.kind_config.is_file():
             raise ConfigError(f"kind config {self.kind_config} is missing; restore it from git")
@@ -91,7 +95,7 @@ class KindProvider(ClusterProvider):
         except ClusterError as exc:
             if isinstance(exc, ClusterNameConflictError):
                 raise  # someone else's cluster: never export or delete it
-            raise _with_note(exc, self._collect_and_discard(exc)) from None
+            raise _with_note(exc, self._collect(exc, discard=True)) from None
         return kubeconfig
 
     def delete(self) -> None:
@@ -125,13 +129,11 @@ class KindProvider(ClusterProvider):
     def _discard(self) -> None:
         """Delete a half-made cluster; a failure here must not hide the original error."""
         self.kubeconfig_path().unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(ClusterError):
             self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
-        except ClusterError:
-            return
 
-    def _collect_and_discard(self, exc: ClusterError) -> Path:
-        """Save kind's output and the nodes' logs for CI, then delete the nodes."""
+    def _collect(self, exc: ClusterError, *, discard: bool) -> Path:
+        """Save kind's output and the nodes' logs for CI; with ``discard``, delete the nodes."""
         diagnostics = self.config.diagnostics_dir
         diagnostics.mkdir(parents=True, exist_ok=True)
         output = exc.output_tail if isinstance(exc, KindError) else ""
@@ -142,7 +144,8 @@ class KindProvider(ClusterProvider):
                     self.export_logs(diagnostics / "kind-logs")
             except ClusterError as export_error:
                 (diagnostics / "export-logs.error").write_text(f"{export_error}\n", "utf-8")
-            self._discard()
+            if discard:
+                self._discard()
         return diagnostics
 
 

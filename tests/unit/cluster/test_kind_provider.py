@@ -27,7 +27,7 @@ from fake_kind import (
 
 from testing import pins
 from testing.cluster import get_provider
-from testing.cluster.base import ClusterConfig
+from testing.cluster.base import ClusterConfig, ClusterError
 from testing.cluster.kind import KIND_CONFIG, KindProvider
 from testing.cluster.kind_cli import (
     ClusterNameConflictError,
@@ -107,6 +107,26 @@ def test_up_reuses_an_existing_cluster_without_a_second_create(env: Env) -> None
     assert env.kind_calls() == [["get", "clusters"], ["get", "kubeconfig", "--name", "t1"]]
     assert env.server in path.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.requirement("CLU-008")
+def test_a_reused_cluster_that_is_not_ready_keeps_its_nodes_and_exports_logs(env: Env) -> None:
+    env.kind.on("get", "clusters", stdout="t1\n")
+    env.kind.on("get", "kubeconfig", stdout=kubeconfig_for("http://127.0.0.1:9"))
+    env.kind.on("export", "logs")
+    diagnostics = env.config.diagnostics_dir
+    with pytest.raises(ClusterError) as info:
+        env.provider().create(wait_seconds=1)
+    assert "127.0.0.1:9" in str(info.value)
+    assert str(info.value).endswith(f"(diagnostics: {diagnostics})")
+    assert env.kind_calls()[-1] == [
+        "export",
+        "logs",
+        str(diagnostics / "kind-logs"),
+        "--name",
+        "t1",
+    ]
+    assert not any(argv[:2] == ["delete", "cluster"] for argv in env.kind_calls())
 
 
 @pytest.mark.requirement("CLU-006")
