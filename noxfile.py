@@ -129,3 +129,16 @@ def down(session: nox.Session) -> None:
     """Delete the test cluster and its local files (existing: only the local files)."""
     sync(session)
     session.run("python", "-m", "testing.cluster", "down")
+
+
+@nox.session(python=PYTHON, requires=["cluster"], tags=["cluster", "integration"], default=False)
+def integration(session: nox.Session) -> None:
+    """Integration tier with local PostgreSQL and MinIO; then `down` unless TEST_KEEP_CLUSTER."""
+    sync(session, "test")
+    try:
+        session.run(
+            "pytest", "-n", "auto", "--local-services", "tests/integration", *session.posargs
+        )
+    finally:
+        if not os.environ.get("TEST_KEEP_CLUSTER"):
+            session.notify("down")

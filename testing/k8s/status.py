@@ -127,8 +127,6 @@ def pod_failure(pod: Obj, *, retried_by_controller: bool = False) -> Failure | N
     """
     subject = f"pod {_get(pod, 'metadata', 'namespace')}/{name_of(pod)}"
     status = pod.get("status") or {}
-    if status.get("phase") == "Failed" and not retried_by_controller:
-        return Failure(subject, str(status.get("reason") or "Failed"), status.get("message") or "")
     containers = [
         *(status.get("initContainerStatuses") or []),
         *(status.get("containerStatuses") or []),
@@ -153,6 +151,8 @@ def pod_failure(pod: Obj, *, retried_by_controller: bool = False) -> Failure | N
                 f"terminated with exit code {code} ({reason})",
                 str(terminated.get("message") or ""),
             )
+    if status.get("phase") == "Failed" and not retried_by_controller:
+        return Failure(subject, str(status.get("reason") or "Failed"), status.get("message") or "")
     scheduled = condition(pod, "PodScheduled")
     if (
         scheduled
