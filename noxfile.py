@@ -105,7 +105,7 @@ def quality(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["ci", "offline"], default=True)
 def traceability(session: nox.Session) -> None:
-    """Requirement coverage against tests/requirements.yaml (TRACEABILITY_THRESHOLD, default 100)."""
+    """Requirement coverage against tests/requirements.yaml; TRACEABILITY_THRESHOLD (100)."""
     sync(session, "test")
     session.run("python", "-m", "testing.traceability")
 

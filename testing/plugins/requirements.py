@@ -68,7 +68,7 @@ class _State:
     def load_registry(self) -> Registry:
         if self.registry is None:
             try:
-                self.registry = load_registry(self.registry_path)
+                self.registry = load_registry(self.registry_path, self.root)
             except RegistryError as exc:
                 self.registry = exc
         if isinstance(self.registry, RegistryError):
@@ -178,7 +178,7 @@ def _skip_reason(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
     if wasxfail is not None:
         return f"xfail: {wasxfail}" if wasxfail else "xfail"
     if isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2])
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
     if call.excinfo is not None:
         return str(call.excinfo.value) or call.excinfo.typename
     return "no reason given"
@@ -210,7 +210,9 @@ class _Gate:
                 lines += [str(f) for f in findings]
                 marks_done = any(f.rule == "TQ006" for f in findings)
             if gated and report.skipped:
-                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "no reason"
+                longrepr = report.longrepr
+                reason = str(longrepr[2]) if isinstance(longrepr, tuple) else "no reason"
+                reason = reason.removeprefix("Skipped: ")
                 lines.append(
                     f"{state.relative(collector.path)}:1: module skipped while importing "
                     f"({reason}); {NEVER_SKIP}"

@@ -68,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(
                 f"## Test quality: {verdict}\n\n| tier | tests | findings | score |\n"
-                f"|---|---|---|---|\n{rows}\n\n"
-                + "".join(f"- `{f}`\n" for f in findings)
-                + "\n"
+                f"|---|---|---|---|\n{rows}\n\n" + "".join(f"- `{f}`\n" for f in findings) + "\n"
             )
     return 1 if findings else 0
 

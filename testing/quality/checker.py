@@ -210,41 +210,44 @@ def _const(node: ast.expr, *values: object) -> bool:
     )
 
 
+def _compare_subjects(test: ast.Compare) -> list[str] | None:
+    """``x is not None``, ``len(x) > 0`` and their mirrored forms."""
+    if len(test.ops) != 1:
+        return None
+    left, op, right = test.left, test.ops[0], test.comparators[0]
+    if isinstance(op, ast.IsNot | ast.NotEq):
+        if isinstance(right, ast.Constant) and right.value is None:
+            return [_subject(left)]
+        if isinstance(left, ast.Constant) and left.value is None:
+            return [_subject(right)]
+    if (arg := _is_len(left)) is not None and (
+        (isinstance(op, ast.Gt | ast.NotEq) and _const(right, 0))
+        or (isinstance(op, ast.GtE) and _const(right, 1))
+    ):
+        return [_subject(arg)]
+    if (arg := _is_len(right)) is not None and (
+        (isinstance(op, ast.Lt | ast.NotEq) and _const(left, 0))
+        or (isinstance(op, ast.LtE) and _const(left, 1))
+    ):
+        return [_subject(arg)]
+    return None
+
+
 def _existence_subjects(test: ast.expr, boolean_names: set[str]) -> list[str] | None:
     """The objects an assertion only proves to exist, or None if it checks a value."""
+    subjects: list[str] | None = None
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-        subjects: list[str] = []
-        for value in test.values:
-            part = _existence_subjects(value, boolean_names)
-            if part is None:
-                return None
-            subjects += part
-        return subjects
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        left, op, right = test.left, test.ops[0], test.comparators[0]
-        if isinstance(op, ast.IsNot | ast.NotEq):
-            if isinstance(right, ast.Constant) and right.value is None:
-                return [_subject(left)]
-            if isinstance(left, ast.Constant) and left.value is None:
-                return [_subject(right)]
-        if (arg := _is_len(left)) is not None and (
-            (isinstance(op, ast.Gt | ast.NotEq) and _const(right, 0))
-            or (isinstance(op, ast.GtE) and _const(right, 1))
-        ):
-            return [_subject(arg)]
-        if (arg := _is_len(right)) is not None and (
-            (isinstance(op, ast.Lt | ast.NotEq) and _const(left, 0))
-            or (isinstance(op, ast.LtE) and _const(left, 1))
-        ):
-            return [_subject(arg)]
-        return None
-    if (arg := _is_len(test)) is not None:
-        return [_subject(arg)]
-    if isinstance(test, ast.Name):
-        return None if test.id in boolean_names else [test.id]
-    if isinstance(test, ast.Attribute | ast.Subscript):
-        return [_subject(test)]
-    return None
+        parts = [_existence_subjects(value, boolean_names) for value in test.values]
+        subjects = None if any(p is None for p in parts) else [s for p in parts for s in p or []]
+    elif isinstance(test, ast.Compare):
+        subjects = _compare_subjects(test)
+    elif (arg := _is_len(test)) is not None:
+        subjects = [_subject(arg)]
+    elif isinstance(test, ast.Name):
+        subjects = None if test.id in boolean_names else [test.id]
+    elif isinstance(test, ast.Attribute | ast.Subscript):
+        subjects = [_subject(test)]
+    return subjects
 
 
 def _constant_assert(test: ast.expr) -> bool:
@@ -263,6 +266,31 @@ def _constant_assert(test: ast.expr) -> bool:
         if len(operands) == 2 and not calls and isinstance(test.ops[0], ast.Eq | ast.Is):
             return ast.dump(operands[0]) == ast.dump(operands[1])
     return False
+
+
+def _data_flow(test: Func) -> tuple[dict[str, set[str]], set[str]]:
+    """Which names each name was computed from, and which names hold a computed boolean."""
+    derived: dict[str, set[str]] = {}
+    boolean: set[str] = set()
+
+    def derive(target: ast.AST, source: ast.AST) -> None:
+        for name in _target_names(target):
+            derived.setdefault(name, set()).update(_roots(source))
+            if isinstance(source, ast.expr) and _is_predicate(source):
+                boolean.add(name)
+
+    for node in ast.walk(test):
+        if isinstance(node, ast.Assign) and node.value is not None:
+            for target in node.targets:
+                derive(target, node.value)
+        elif isinstance(node, ast.AnnAssign | ast.NamedExpr | ast.AugAssign):
+            if node.value is not None:
+                derive(node.target, node.value)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+            derive(node.target, node.iter)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            derive(node.optional_vars, node.context_expr)
+    return derived, boolean
 
 
 @dataclass
@@ -349,31 +377,30 @@ class _Checker:
     def file_rules(self) -> None:
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call):
-                if self.aliases.canonical(node.func) == "time.sleep":
-                    self.add("TQ003", node, "`time.sleep(...)` waits a fixed time")
-                if isinstance(node.func, ast.Attribute) and node.func.attr == "skipTest":
-                    self.add("TQ006", node, "`skipTest(...)` skips the test")
-                for kw in node.keywords:
-                    if kw.arg in DRY_RUN_NAMES and self._truthy(kw.value):
-                        self.add("TQ002", kw.value, f"`{kw.arg}={ast.unparse(kw.value)}`")
+                self._call_rules(node)
             elif isinstance(node, ast.Attribute | ast.Name):
-                name = self.aliases.canonical(node)
-                if name in SKIPPING:
+                if self.aliases.canonical(node) in SKIPPING:
                     self.add("TQ006", node, f"`{ast.unparse(node)}` skips or xfails")
-            if isinstance(node, ast.Assign) and self._truthy(node.value):
+            elif isinstance(node, ast.Assign) and self._truthy(node.value):
                 for target in node.targets:
                     if isinstance(target, ast.Name) and target.id in DRY_RUN_NAMES:
                         self.add("TQ002", node, f"`{target.id} = {ast.unparse(node.value)}`")
             elif isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
-                    if (
-                        isinstance(key, ast.Constant)
-                        and key.value in DRY_RUN_NAMES
-                        and self._truthy(value)
-                    ):
-                        self.add("TQ002", key, f"`{key.value!r}: {ast.unparse(value)}`")
+                    named = isinstance(key, ast.Constant) and key.value in DRY_RUN_NAMES
+                    if named and key is not None and self._truthy(value):
+                        self.add("TQ002", key, f"`{ast.unparse(key)}: {ast.unparse(value)}`")
             elif isinstance(node, ast.Assert) and _constant_assert(node.test):
                 self.add("TQ005", node, f"`assert {_short(node.test)}` cannot fail")
+
+    def _call_rules(self, node: ast.Call) -> None:
+        if self.aliases.canonical(node.func) == "time.sleep":
+            self.add("TQ003", node, "`time.sleep(...)` waits a fixed time")
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "skipTest":
+            self.add("TQ006", node, "`skipTest(...)` skips the test")
+        for kw in node.keywords:
+            if kw.arg in DRY_RUN_NAMES and self._truthy(kw.value):
+                self.add("TQ002", kw.value, f"`{kw.arg}={ast.unparse(kw.value)}`")
 
     @staticmethod
     def _truthy(value: ast.expr) -> bool:
@@ -386,9 +413,9 @@ class _Checker:
 
         def walk(body: list[ast.stmt]) -> Iterator[Func]:
             for node in body:
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
-                    "test"
-                ):
+                if isinstance(
+                    node, ast.FunctionDef | ast.AsyncFunctionDef
+                ) and node.name.startswith("test"):
                     yield node
                 elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
                     yield from walk(node.body)
@@ -402,26 +429,9 @@ class _Checker:
         self._existence_only(test)
 
     def _existence_only(self, test: Func) -> None:
-        derived: dict[str, set[str]] = {}
-        boolean: set[str] = set()
+        derived, boolean = _data_flow(test)
         checked: set[str] = set()
         weak: list[tuple[ast.Assert, list[str]]] = []
-        for node in ast.walk(test):
-            if isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr | ast.AugAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if node.value is None:
-                    continue
-                for target in targets:
-                    for name in _target_names(target):
-                        derived.setdefault(name, set()).update(_roots(node.value))
-                        if _is_predicate(node.value):
-                            boolean.add(name)
-            elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
-                for name in _target_names(node.target):
-                    derived.setdefault(name, set()).update(_roots(node.iter))
-            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-                for name in _target_names(node.optional_vars):
-                    derived.setdefault(name, set()).update(_roots(node.context_expr))
         for node in ast.walk(test):
             if isinstance(node, ast.Assert):
                 subjects = _existence_subjects(node.test, boolean)
@@ -431,10 +441,8 @@ class _Checker:
                     weak.append((node, subjects))
             elif isinstance(node, ast.Call) and self._is_check(node, local=True):
                 checked |= _roots(node)
-        changed = True
-        while changed:
-            grown = checked.union(*(derived.get(name, set()) for name in checked))
-            changed = grown != checked
+        # A value check of something derived from an object checks that object too.
+        while (grown := checked.union(*(derived.get(n, set()) for n in checked))) != checked:
             checked = grown
         for node, subjects in weak:
             for subject in dict.fromkeys(subjects):
@@ -442,7 +450,8 @@ class _Checker:
                     self.add(
                         "TQ001",
                         node,
-                        f"`assert {_short(node.test)}` only checks that {subject} exists",
+                        f"`assert {_short(node.test)}` checks existence only, and nothing "
+                        f"in the test checks a value of `{subject}`",
                     )
 
     def run(self) -> tuple[int, list[Finding]]:

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     out = _resolve(root, options.out or DEFAULT_OUT)
     res_path = results_path(root, options.results)
     try:
-        registry = load_registry(registry_path)
+        registry = load_registry(registry_path, root)
         results = read_results(res_path)
         if options.inventory is not None:
             inventory = read_inventory(options.inventory)
@@ -118,9 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in matrix.notes:
         print(f"{PREFIX} note: {line}")
     cov = matrix.coverage
-    tiers = ", ".join(
-        f"{tier} {c.covered}/{c.total}" for tier, c in matrix.tier_coverage().items()
-    )
+    tiers = ", ".join(f"{tier} {c.covered}/{c.total}" for tier, c in matrix.tier_coverage().items())
     verdict = "PASS" if matrix.passed else "FAIL"
     print(
         f"{PREFIX} {verdict}: {cov.covered}/{cov.total} registered requirements have a test "

@@ -79,7 +79,12 @@ def read_inventory(path: Path) -> Inventory:
 
 
 def collect_inventory(
-    root: Path, registry: Path, paths: Sequence[str], out: Path, *, timeout: float = COLLECT_TIMEOUT_S
+    root: Path,
+    registry: Path,
+    paths: Sequence[str],
+    out: Path,
+    *,
+    timeout: float = COLLECT_TIMEOUT_S,
 ) -> Inventory:
     """Run ``pytest --collect-only`` under ``root`` and return what it collected."""
     out.unlink(missing_ok=True)

@@ -97,9 +97,7 @@ class Matrix:
 
     @property
     def passed(self) -> bool:
-        return not (
-            self.below_threshold or self.unknown or self.unmarked or self.collection_errors
-        )
+        return not (self.below_threshold or self.unknown or self.unmarked or self.collection_errors)
 
     def problems(self) -> list[str]:
         """One actionable line per finding; failures first."""

@@ -125,9 +125,9 @@ def parse_registry(text: str, path: Path) -> Registry:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
+        at = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RegistryError([f"{where}{line}: not valid YAML: {problem}"]) from None
+        raise RegistryError([f"{where}{at}: not valid YAML: {problem}"]) from None
     entries: yaml.Node | None = None
     if isinstance(root, yaml.MappingNode):
         for key_node, value_node in root.value:
@@ -165,12 +165,18 @@ def parse_registry(text: str, path: Path) -> Registry:
     return Registry(path, tuple(requirements))
 
 
-def load_registry(path: Path) -> Registry:
-    """Read and validate the registry at ``path``."""
+def load_registry(path: Path, root: Path | None = None) -> Registry:
+    """Read and validate the registry at ``path``; errors name it relative to ``root``."""
+    shown = path
+    if root is not None and path.is_absolute():
+        try:
+            shown = path.relative_to(root)
+        except ValueError:
+            shown = path
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RegistryError(
-            [f"{path}: requirement registry not found; create it or set {REGISTRY_ENV}"]
+            [f"{shown}: requirement registry not found; create it or set {REGISTRY_ENV}"]
         ) from None
-    return parse_registry(text, path)
+    return parse_registry(text, shown)

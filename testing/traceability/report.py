@@ -1,4 +1,4 @@
-"""The traceability matrix as Markdown (for people and GitHub step summaries) and JSON (for tools)."""
+"""The traceability matrix as Markdown (people, GitHub step summaries) and JSON (tools)."""
 
 from __future__ import annotations
 
