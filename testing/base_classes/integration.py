@@ -53,7 +53,8 @@ class IntegrationTestBase:
     required_services: ClassVar[tuple[str | ServiceCheck, ...]] = ()
 
     @pytest.fixture(scope="class", autouse=True)
-    def _required_services_up(self) -> None:
-        failures = check_all(resolve_checks(type(self).required_services))
+    @classmethod
+    def _required_services_up(cls) -> None:
+        failures = check_all(resolve_checks(cls.required_services))
         if failures:
             pytest.fail(describe(failures), pytrace=False)

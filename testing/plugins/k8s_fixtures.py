@@ -194,6 +194,13 @@ def pytest_runtest_makereport(
         report.sections.append((f"k8s diagnostics {name}", f"(also in {path})\n{diag.to_text()}"))
 
 
+def _fail(session: pytest.Session) -> None:
+    """Turn a passing run into a failed one (an interrupted or failed run keeps its code)."""
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown of the last test's fixtures
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _is_worker(config):
@@ -218,7 +225,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                     f"(now deleted): {', '.join(left)}",
                     red=True,
                 )
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            _fail(session)
         marker = _created_marker(provider, run_id)
         if marker.exists() and not config.getoption("--keep-cluster"):
             provider.delete()
@@ -226,6 +233,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except (ClusterError, WaitTimeoutError) as exc:
         if reporter is not None:
             reporter.write_line(f"namespace leak check failed: {exc}", red=True)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        _fail(session)
     finally:
         ledger.unlink(missing_ok=True)

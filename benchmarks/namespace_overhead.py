@@ -1,0 +1,64 @@
+"""Per-test overhead of the ``namespace`` fixture: create, then delete and await the deletion.
+
+Each round does what the fixture does around one test: create a labelled namespace
+(optionally with a simulated pod in it, as most tests have), then delete it and
+wait until the API server no longer has it.
+
+    python benchmarks/namespace_overhead.py --runs 10 [--with-pod]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from kubernetes import client as k8s
+
+from testing.cluster import get_provider
+from testing.k8s.client import api_client
+from testing.k8s.namespaces import NamespaceNamer, create_namespace, delete_namespaces, new_run_id
+from testing.k8s.wait import wait_for_pod
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--with-pod", action="store_true")
+    args = parser.parse_args()
+    api = api_client(get_provider().kubeconfig_path())
+    namer = NamespaceNamer(new_run_id(), "bench")
+    create_ms: list[float] = []
+    delete_ms: list[float] = []
+    for _ in range(args.runs):
+        started = time.monotonic()
+        name = create_namespace(api, namer.next_name("overhead"), labels=namer.labels())
+        created = time.monotonic()
+        if args.with_pod:
+            k8s.CoreV1Api(api).create_namespaced_pod(
+                name,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "p"},
+                    "spec": {
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [{"name": "app", "image": "x.invalid/a:1"}],
+                    },
+                },
+            )
+            wait_for_pod(api, "p", name, timeout=60)
+        deleting = time.monotonic()
+        delete_namespaces(api, [name], timeout=120)
+        create_ms.append((created - started) * 1000)
+        delete_ms.append((time.monotonic() - deleting) * 1000)
+    total = [c + d for c, d in zip(create_ms, delete_ms, strict=True)]
+    for label, samples in (("create", create_ms), ("delete+await", delete_ms), ("total", total)):
+        print(
+            f"{label:<13} n={len(samples)} median {statistics.median(samples):8.1f} ms  "
+            f"min {min(samples):8.1f} ms  max {max(samples):8.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
