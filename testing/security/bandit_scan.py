@@ -90,6 +90,10 @@ def scan(root: Path, reports: Path, *, targets: list[str] | None = None) -> Scan
         )
     if lows:
         result.notes.append(f"{lows} low severity finding(s) reported in {json_report}, not fatal")
+    totals = data.get("metrics", {}).get("_totals", {})
+    suppressed = int(totals.get("nosec", 0)) + int(totals.get("skipped_tests", 0))
+    if suppressed:
+        result.notes.append(f"{suppressed} finding(s) suppressed by # nosec comments")
     if result.checked == 0 and not result.findings:
         raise ScanError(f"bandit found no Python code to scan in {', '.join(present)}")
     return result

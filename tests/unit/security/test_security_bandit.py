@@ -72,6 +72,13 @@ def test_planted_finding_fails_and_twin_passes(
     assert clean.checked == 3  # lines of code: the scan really read the file
 
 
+def test_nosec_is_a_visible_per_line_exception(tmp_path: Path) -> None:
+    plant(tmp_path, SHELL_TRUE.replace("shell=True)", "shell=True)  # nosec B602"))
+    result = bandit_scan.scan(tmp_path, tmp_path / "reports")
+    assert result.findings == []
+    assert "1 finding(s) suppressed by # nosec comments" in result.notes
+
+
 def test_low_severity_is_reported_not_fatal(tmp_path: Path) -> None:
     plant(tmp_path, ARGV_ONLY)  # B404, B603 and B607 (partial path "ls") are LOW
     result = bandit_scan.scan(tmp_path, tmp_path / "reports")

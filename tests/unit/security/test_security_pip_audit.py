@@ -15,7 +15,9 @@ import sys
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,6 +90,18 @@ def test_unreachable_service_fails_closed(tmp_path: Path, monkeypatch: pytest.Mo
     assert "\n" not in message
 
 
+def test_service_answering_errors_fails_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot_url: tuple[str, osv_snapshot.QueryLog]
+) -> None:
+    """A reachable endpoint that answers every lookup with an HTTP error checked nothing either."""
+    monkeypatch.delenv(pip_audit_scan.ADVISORY_DB_ENV, raising=False)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(REQUESTS_2_32_3)
+    wrong = snapshot_url[0].replace("/v1/query", "/v1/nothing")  # answers 404
+    with pytest.raises(ScanError, match=r"^pip-audit could not query .* NOT checked"):
+        pip_audit_scan.audit(requirements, tmp_path / "reports", osv_url=wrong)
+
+
 def test_cli_fails_closed_with_one_line(tmp_path: Path) -> None:
     """The whole command, with the lock export: offline and no snapshot means exit 2, one line."""
     env = {k: v for k, v in os.environ.items() if k != pip_audit_scan.ADVISORY_DB_ENV}
@@ -131,12 +145,12 @@ def test_export_is_the_whole_lock(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def snapshot_url(advisory_db: Path) -> object:
+def snapshot_url(advisory_db: Path) -> Iterator[tuple[str, osv_snapshot.QueryLog]]:
     with osv_snapshot.serve(osv_snapshot.load_snapshot(advisory_db)) as served:
         yield served
 
 
-def post(url: str, body: object) -> tuple[int, dict[str, object]]:
+def post(url: str, body: object) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -145,13 +159,15 @@ def post(url: str, body: object) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
-def test_server_answers_like_the_osv_query_api(snapshot_url: tuple[str, object]) -> None:
-    url, _ = snapshot_url
+def test_server_answers_like_the_osv_query_api(
+    snapshot_url: tuple[str, osv_snapshot.QueryLog],
+) -> None:
+    url, log = snapshot_url
     status, body = post(
         url, {"package": {"name": "Requests", "ecosystem": "PyPI"}, "version": "2.19.0"}
     )
     assert status == 200
-    assert {v["id"] for v in body["vulns"]} == {"PYSEC-2018-28", "PYSEC-2023-74"}  # type: ignore[index, attr-defined]
+    assert {v["id"] for v in body["vulns"]} == {"PYSEC-2018-28", "PYSEC-2023-74"}
     assert post(
         url, {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": "2.32.3"}
     ) == (200, {})
@@ -160,6 +176,8 @@ def test_server_answers_like_the_osv_query_api(snapshot_url: tuple[str, object])
     )
     assert post(url.replace("/v1/query", "/v1/querybatch"), {})[0] == 404
     assert post(url, {"version": "1"})[0] == 400
+    assert {("requests", "2.19.0"), ("requests", "2.32.3")} <= log.answered
+    assert ("requests", "1") not in log.answered  # the rejected query was not "answered"
 
 
 RECORD = {
