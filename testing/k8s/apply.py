@@ -15,8 +15,12 @@ rendered: point this at plain manifests (or at the output of ``kustomize build``
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,15 +120,29 @@ def load_manifests(paths: Sequence[Path]) -> list[Mapping[str, Any]]:
     return objects
 
 
-def _discovery_cache() -> str:
-    # One cache file per process: the client's default is shared by every process on
-    # the machine, and pytest-xdist workers would rewrite it under each other.
-    return os.path.join(tempfile.gettempdir(), f"ktp-discovery-{os.getpid()}.json")
+@functools.cache
+def _discovery_dir() -> str:
+    # One cache per process, removed at exit: the client's default file is shared by
+    # every process on the machine (pytest-xdist workers would rewrite it under each
+    # other) and would be left behind.
+    path = tempfile.mkdtemp(prefix="ktp-discovery-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+_DYNAMIC: weakref.WeakKeyDictionary[k8s_client.ApiClient, DynamicClient] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def dynamic_client(api: k8s_client.ApiClient) -> DynamicClient:
-    """A dynamic client for ``api`` with a per-process discovery cache."""
-    return DynamicClient(api, cache_file=_discovery_cache())  # type: ignore[no-untyped-call]
+    """The dynamic client of ``api`` (discovery done once per client and process)."""
+    dyn = _DYNAMIC.get(api)
+    if dyn is None:
+        cache = os.path.join(_discovery_dir(), f"{id(api)}.json")
+        dyn = DynamicClient(api, cache_file=cache)  # type: ignore[no-untyped-call]
+        _DYNAMIC[api] = dyn
+    return dyn
 
 
 def _resource(dyn: DynamicClient, api_version: str, kind: str) -> Any:
