@@ -62,7 +62,13 @@ def _load_documents(path: Path) -> Iterator[Document]:
 
 
 def _patches(kustomization: Path) -> set[Path]:
-    data = yaml.safe_load(kustomization.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(kustomization.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise ScanError(f"{kustomization} does not parse ({first}); fix it first") from None
+    if not isinstance(data, dict):
+        raise ScanError(f"{kustomization} is not a kustomization (not a mapping)")
     found: set[Path] = set()
     for entry in (data.get("patches") or []) + (data.get("patchesStrategicMerge") or []):
         name = entry.get("path") if isinstance(entry, dict) else entry

@@ -96,7 +96,6 @@ def write_sarif(path: Path, tool: str, rules: Mapping[str, str], findings: list[
                 "tool": {
                     "driver": {
                         "name": tool,
-                        "informationUri": "https://github.com/",
                         "rules": [
                             {"id": rule, "shortDescription": {"text": text}}
                             for rule, text in sorted(rules.items())
