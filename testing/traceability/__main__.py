@@ -97,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     matrix = build_matrix(registry, inventory, results, threshold=threshold)
+    shown = res_path.relative_to(root) if res_path.is_relative_to(root) else res_path
     note = (
-        f"Last results from `{res_path}`."
+        f"Last results from `{shown}`."
         if results
-        else f"No results at `{res_path}`: tests show 'not run' (run a tier to record them)."
+        else f"No results at `{shown}`: tests show 'not run' (run a tier to record them)."
     )
     markdown = to_markdown(matrix, results_note=note)
     out.mkdir(parents=True, exist_ok=True)

@@ -162,7 +162,7 @@ def build_matrix(
         own = rank.get(requirement.tier, 0)
         if tests and all(rank.get(t.test.tier or "", 0) < own for t in tests):
             matrix.notes.append(
-                f"{requirement.id} is a {requirement.tier} requirement tested only by "
+                f"{requirement.id} ({requirement.tier}) is tested only by "
                 f"{', '.join(sorted({t.test.tier or '?' for t in tests}))} tests"
             )
     return matrix

@@ -117,7 +117,7 @@ def test_coverage_per_tier_and_cheaper_tier_note() -> None:
     matrix = build_matrix(REGISTRY, Inventory(tests), {}, threshold=50)
     tiers = {t: (c.covered, c.total) for t, c in matrix.tier_coverage().items()}
     assert tiers == {"unit": (1, 1), "integration": (1, 1), "e2e": (0, 1)}
-    assert matrix.notes == ["I-001 is a integration requirement tested only by unit tests"]
+    assert matrix.notes == ["I-001 (integration) is tested only by unit tests"]
 
 
 @pytest.mark.requirement("TRC-005")
