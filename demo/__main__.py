@@ -12,11 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from demo.config import load_settings
+from demo.dashboard.server import make_server
 from demo.errors import DemoError, QualityError
 from demo.model import Product
 from demo.pipeline import RunResult, run_product
 from demo.products import PRODUCTS, get_product
 from demo.progress import Progress
+from demo.status import collect, to_json
+from demo.storage import Warehouse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,9 +47,15 @@ def _products(name: str | None) -> list[Product]:
 
 def _summary(results: Sequence[RunResult]) -> str:
     rows = [("product", "table", "rows", "snapshot")]
-    rows += [(r.product, w.identifier, str(w.rows), str(w.snapshot_id)) for r in results for w in r.writes]
+    rows += [
+        (r.product, w.identifier, str(w.rows), str(w.snapshot_id))
+        for r in results
+        for w in r.writes
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -56,8 +65,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["DEMO_SEED"] = args.seed
     settings = load_settings(**overrides)
-    from demo.storage import Warehouse
-
     warehouse = Warehouse(settings)
     warehouse.ensure_bucket()
     results: list[RunResult] = []
@@ -85,9 +92,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from demo.status import collect, to_json
-    from demo.storage import Warehouse
-
     statuses = collect(Warehouse(load_settings()), list(PRODUCTS.values()))
     if args.json:
         print(json.dumps(to_json(statuses), indent=1))
@@ -96,7 +100,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if s.quality is None:
             quality = "no quality result yet"
         else:
-            quality = f"quality {s.quality.passed} passed, {s.quality.failed} failed (run {s.quality.run_id})"
+            q = s.quality
+            quality = f"quality {q.passed} passed, {q.failed} failed (run {q.run_id})"
         print(f"{s.name} [{s.namespace}]: {quality}")
         for line in s.quality.failures if s.quality else []:
             print(f"  FAIL {line}")
@@ -110,10 +115,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from demo.dashboard.server import make_server
-    from demo.status import collect
-    from demo.storage import Warehouse
-
     warehouse = Warehouse(load_settings())
     server = make_server(args.host, args.port, lambda: collect(warehouse, list(PRODUCTS.values())))
     print(f"dashboard on http://{args.host}:{server.server_address[1]}/", flush=True)

@@ -31,7 +31,9 @@ class DemoSettings(BaseSettings):
     s3_region: str = Field(default="us-east-1", alias="AWS_REGION")
     scale: int = Field(default=DEFAULT_SCALE, alias="DEMO_SEED_SCALE", ge=20, le=5_000_000)
     seed: int = Field(default=DEFAULT_SEED, alias="DEMO_SEED")
-    namespace_suffix: str = Field(default="", alias="DEMO_NAMESPACE_SUFFIX", pattern=r"^[a-z0-9_]*$")
+    namespace_suffix: str = Field(
+        default="", alias="DEMO_NAMESPACE_SUFFIX", pattern=r"^[a-z0-9_]*$"
+    )
     retention_hours: float = Field(default=168.0, alias="DEMO_RETENTION_HOURS", ge=0)
     retain_last: int = Field(default=5, alias="DEMO_RETAIN_LAST", ge=1)
 

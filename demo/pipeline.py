@@ -87,7 +87,14 @@ def run_product(
         seed_data = product.generate(scale, seed, revision)
     warehouse.ensure_namespace(ns)
     try:
-        layers = _Layers(product, warehouse, result, progress, revision, now)
+        layers = _Layers(
+            product,
+            warehouse=warehouse,
+            result=result,
+            progress=progress,
+            revision=revision,
+            now=now,
+        )
         layers.bronze(seed_data.tables)
         layers.silver()
         layers.gold()
@@ -125,6 +132,7 @@ class _Layers:
     def __init__(
         self,
         product: Product,
+        *,
         warehouse: Warehouse,
         result: RunResult,
         progress: Progress,
@@ -161,7 +169,9 @@ class _Layers:
         with self.progress.step("bronze"):
             checks: list[CheckResult] = []
             for spec in self.product.sources:
-                rows = bronze.land(spec, feeds[spec.name], self.result.run_id, self.now, self.revision)
+                rows = bronze.land(
+                    spec, feeds[spec.name], self.result.run_id, self.now, self.revision
+                )
                 self.bronze_rows[spec.name] = rows
                 checks += [
                     quality.row_count("bronze", spec.name, len(rows), len(feeds[spec.name]), "fed"),
@@ -171,7 +181,11 @@ class _Layers:
             self._gate("bronze", checks)
             for spec in self.product.sources:
                 columns = [(c.name, "str") for c in spec.columns_at(self.revision)]
-                columns += [("_source_row", "int"), ("_run_id", "str"), ("_ingested_at", "timestamp")]
+                columns += [
+                    ("_source_row", "int"),
+                    ("_run_id", "str"),
+                    ("_ingested_at", "timestamp"),
+                ]
                 self._write("bronze", f"bronze_{spec.name}", columns, self.bronze_rows[spec.name])
 
     def silver(self) -> None:

@@ -9,7 +9,7 @@ Same seed and scale, same bytes.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +28,7 @@ class Defect:
 
 
 def rng_for(product: str, seed: int) -> random.Random:
-    return random.Random(f"{product}:{seed}")
+    return random.Random(f"{product}:{seed}")  # noqa: S311 - test data, not secrets
 
 
 def defect_count(rows: int, kinds: int) -> int:
@@ -49,7 +49,7 @@ def duplicates_in(defects: Sequence[Defect], total: int) -> int:
 
 def plant(
     spec: TableSpec,
-    clean: list[RawRow],
+    clean: Sequence[Mapping[str, str | None]],
     defects: Sequence[Defect],
     total: int,
     rng: random.Random,
@@ -67,7 +67,7 @@ def plant(
         raise ValueError(f"{spec.name}: {len(clean)} clean + {dup_count} duplicates != {total}")
     mutated = rng.sample(range(len(clean)), len(mutations))
     reasons: dict[int, str] = {}
-    rows = [dict(r) for r in clean]
+    rows: list[RawRow] = [dict(r) for r in clean]
     for index, defect in zip(mutated, mutations, strict=True):
         rows[index][defect.column] = defect.value
         reasons[index] = reason_for(defect, spec)

@@ -76,7 +76,8 @@ def _product(warehouse: Warehouse, product: Product) -> ProductStatus:
     for identifier in identifiers:
         table = warehouse.load(identifier)
         snap = table.current_snapshot()
-        rows = int(snap.summary["total-records"]) if snap and snap.summary else 0
+        total = snap.summary.get("total-records") if snap and snap.summary else None
+        rows = int(total) if total is not None else 0
         status.tables.append(
             TableStatus(
                 identifier=identifier,

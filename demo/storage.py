@@ -12,6 +12,7 @@ uncommitted files are safe.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,9 +21,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
+from pyarrow import fs
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import (
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -70,7 +76,8 @@ def _service_errors(settings: DemoSettings) -> Iterator[None]:
         yield
     except SQLAlchemyError as exc:
         where = _host(settings.catalog_url.get_secret_value())
-        first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        cause = getattr(exc, "orig", None) or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         raise DemoError(
             f"Iceberg catalog database at {where} failed: {first}; "
             "check ICEBERG_CATALOG_URL and that PostgreSQL is up"
@@ -106,8 +113,6 @@ class Warehouse:
         parts = urlsplit(self.settings.warehouse)
         if parts.scheme != "s3":
             return
-        from pyarrow import fs
-
         s = self.settings
         with self.guarded():
             s3 = fs.S3FileSystem(
@@ -121,11 +126,8 @@ class Warehouse:
                 s3.create_dir(parts.netloc)
 
     def ensure_namespace(self, namespace: str) -> None:
-        with self.guarded():
-            try:
-                self.catalog.create_namespace(namespace)
-            except NamespaceAlreadyExistsError:
-                pass
+        with self.guarded(), contextlib.suppress(NamespaceAlreadyExistsError):
+            self.catalog.create_namespace(namespace)
 
     def record_run(self, namespace: str, properties: dict[str, str]) -> None:
         """Note the last run's inputs on the namespace, so a checker can regenerate its seed."""

@@ -13,7 +13,7 @@ from html import escape
 from demo.status import ChartData, ProductStatus, TableStatus
 
 BAR_COLOUR = "#2563eb"
-PASS_COLOUR = "#16a34a"
+OK_COLOUR = "#16a34a"
 FAIL_COLOUR = "#dc2626"
 
 STYLE = f"""
@@ -25,7 +25,7 @@ table {{ border-collapse: collapse; font-size: 14px; margin: 8px 0; }}
 th, td {{ text-align: left; padding: 3px 12px 3px 0; border-bottom: 1px solid #e2e8f0; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .badge {{ color: #fff; border-radius: 4px; padding: 2px 8px; font-size: 13px; }}
-.pass {{ background: {PASS_COLOUR}; }} .fail {{ background: {FAIL_COLOUR}; }}
+.pass {{ background: {OK_COLOUR}; }} .fail {{ background: {FAIL_COLOUR}; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 24px; }}
 .muted {{ color: #64748b; font-size: 13px; }}
 """
@@ -47,7 +47,8 @@ def _table_row(t: TableStatus, now: datetime) -> str:
         f'<tr data-table="{escape(t.identifier)}">'
         f"<td>{escape(t.identifier)}</td><td>{escape(t.layer)}</td>"
         f'<td class="num rows" data-rows="{t.rows}">{t.rows:,}</td>'
-        f'<td class="num snapshot" data-snapshot="{t.snapshot_id or ""}">{t.snapshot_id or "-"}</td>'
+        f'<td class="num snapshot" data-snapshot="{t.snapshot_id or ""}">'
+        f"{t.snapshot_id or '-'}</td>"
         f'<td class="num snapshots" data-snapshots="{t.snapshots}">{t.snapshots}</td>'
         f'<td class="updated" data-updated="{escape(updated)}">{age(t.updated_at, now)}</td></tr>'
     )
@@ -123,7 +124,8 @@ def page(statuses: list[ProductStatus], now: datetime | None = None) -> str:
         "<title>Demo data products</title>"
         f"<style>{STYLE}</style></head><body>"
         "<h1>Demo data products</h1>"
-        f'<p class="muted">Apache Iceberg tables, bronze to gold. Rendered {now:%Y-%m-%d %H:%M:%S} UTC.</p>'
+        '<p class="muted">Apache Iceberg tables, bronze to gold. '
+        f"Rendered {now:%Y-%m-%d %H:%M:%S} UTC.</p>"
         f"{body}</body></html>"
     )
 
@@ -131,5 +133,6 @@ def page(statuses: list[ProductStatus], now: datetime | None = None) -> str:
 def error_page(message: str) -> str:
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Demo: unavailable</title>"
-        f"</head><body><h1>Catalog unavailable</h1><p data-error>{escape(message)}</p></body></html>"
+        "</head><body><h1>Catalog unavailable</h1>"
+        f"<p data-error>{escape(message)}</p></body></html>"
     )

@@ -51,7 +51,7 @@ def make_server(host: str, port: int, collect: Collector) -> ThreadingHTTPServer
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             """Quiet: the dashboard's access log would drown the demo's own output."""
 
     return ThreadingHTTPServer((host, port), Handler)

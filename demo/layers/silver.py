@@ -16,7 +16,7 @@ from typing import Any
 from demo.model import Column, Row, TableSpec
 
 
-class Unparseable(ValueError):
+class UnparseableError(ValueError):
     """The raw text is not a value of the column's type."""
 
 
@@ -46,13 +46,13 @@ PARSERS: dict[str, Callable[[str], Any]] = {
 
 
 def parse(column: Column, raw: str | None) -> Any:
-    """The typed value, None for a missing one; raises Unparseable for bad text."""
+    """The typed value, None for a missing one; raises UnparseableError for bad text."""
     if raw is None or raw.strip() == "":
         return None
     try:
         return PARSERS[column.kind](raw.strip())
     except ValueError:
-        raise Unparseable(column.name) from None
+        raise UnparseableError(column.name) from None
 
 
 def violation(column: Column, value: Any) -> str | None:
@@ -111,7 +111,7 @@ def _typed(columns: Sequence[Column], raw: Row) -> tuple[Row, str | None]:
     for column in columns:
         try:
             value = parse(column, raw.get(column.name))
-        except Unparseable:
+        except UnparseableError:
             return typed, f"unparseable:{column.name}"
         reason = violation(column, value)
         if reason is not None:

@@ -90,7 +90,9 @@ def generate(scale: int, seed: int, revision: int) -> SeedData:
         row = {
             "customer_id": f"C{i:07d}",
             "name": name,
-            "email": None if rng.random() < 0.1 else f"{name.split()[0].lower()}{i}@example.com",
+            "email": None
+            if rng.random() < 0.1
+            else f"{name.split(maxsplit=1)[0].lower()}{i}@example.com",
             "region": rng.choice(sorted(REGIONS)),
             "age": str(rng.randint(18, 90)),
             "signup_date": (BASE_DATE - timedelta(days=rng.randint(0, 1500))).isoformat(),

@@ -119,9 +119,7 @@ def generate(scale: int, seed: int, revision: int) -> SeedData:
         }
         for i in range(scale - duplicates_in(POSITION_DEFECTS, scale))
     ]
-    positions, position_planted, _ = plant(
-        POSITIONS, clean_positions, POSITION_DEFECTS, scale, rng
-    )
+    positions, position_planted, _ = plant(POSITIONS, clean_positions, POSITION_DEFECTS, scale, rng)
     return SeedData(
         {"instruments": instruments, "prices": prices, "positions": positions},
         planted + price_planted + position_planted,

@@ -74,9 +74,7 @@ def generate(scale: int, seed: int, revision: int) -> SeedData:
         }
         for i in range(n_machines - duplicates_in(MACHINE_DEFECTS, n_machines))
     ]
-    machines, planted, untouched = plant(
-        MACHINES, clean_machines, MACHINE_DEFECTS, n_machines, rng
-    )
+    machines, planted, untouched = plant(MACHINES, clean_machines, MACHINE_DEFECTS, n_machines, rng)
     ids = [clean_machines[i]["machine_id"] for i in untouched]
     # A few machines run hot: they produce most anomalies, so alert levels differ.
     wear = {mid: (0.25 if rng.random() < 0.15 else 0.01) for mid in ids}

@@ -47,7 +47,9 @@ def _run_chromium(*args: str) -> subprocess.CompletedProcess[str]:
             f"--user-data-dir={profile}",
             *args,
         ]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT, check=False
+        )
     assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
     return done
 
@@ -75,7 +77,9 @@ def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
             idat += body
         pos += 12 + length
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and colour in (2, 6) and interlace == 0, f"unsupported PNG {depth}/{colour}"
+    assert depth == 8, f"unsupported PNG bit depth {depth}"
+    assert colour in (2, 6), f"unsupported PNG colour type {colour}"
+    assert interlace == 0, "interlaced PNG"
     bpp = 3 if colour == 2 else 4
     raw, stride = zlib.decompress(idat), width * bpp
     pixels: list[tuple[int, int, int]] = []
@@ -140,7 +144,9 @@ def parse_dashboard(html: str) -> DashboardDom:
     return dom
 
 
-def assert_dashboard_matches_catalog(url: str, cat: SqlCatalog, namespaces: dict[str, str], out: Path) -> None:
+def assert_dashboard_matches_catalog(
+    url: str, cat: SqlCatalog, namespaces: dict[str, str], out: Path
+) -> None:
     """The DOM shows the catalog's own numbers; the screenshot is a real, drawn page."""
     dom = parse_dashboard(dump_dom(url))
     assert sorted(dom.products) == sorted(namespaces)
@@ -175,8 +181,14 @@ def assert_dashboard_matches_catalog(url: str, cat: SqlCatalog, namespaces: dict
     assert (width, height) == (1400, 3000)
     colours = Counter(pixels)
     assert len(colours) > 50, "the page is (nearly) blank"
-    bar_pixels = sum(n for rgb, n in colours.items() if max(abs(x - y) for x, y in zip(rgb, BAR_RGB, strict=True)) <= 8)
-    assert bar_pixels > 400 * len(gold), f"only {bar_pixels} pixels of the bar colour for {len(gold)} charts"
+    bar_pixels = sum(
+        n
+        for rgb, n in colours.items()
+        if max(abs(x - y) for x, y in zip(rgb, BAR_RGB, strict=True)) <= 8
+    )
+    assert bar_pixels > 400 * len(gold), (
+        f"only {bar_pixels} pixels of the bar colour for {len(gold)} charts"
+    )
     assert any(max(abs(x - y) for x, y in zip(rgb, PASS_RGB, strict=True)) <= 8 for rgb in colours)
 
 

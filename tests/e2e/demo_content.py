@@ -23,7 +23,9 @@ from pyiceberg.table import Table
 
 from demo.config import CATALOG_NAME, DemoSettings
 from demo.model import SeedData
+from demo.pipeline import run_product
 from demo.products import PRODUCTS
+from demo.storage import Warehouse
 
 Key = tuple[Any, ...]
 
@@ -47,7 +49,9 @@ def catalog(settings: DemoSettings) -> SqlCatalog:
     return SqlCatalog(CATALOG_NAME, **settings.catalog_properties())
 
 
-def rows_of(table: Table, run_id: str | None = None, snapshot_id: int | None = None) -> list[dict[str, Any]]:
+def rows_of(
+    table: Table, run_id: str | None = None, snapshot_id: int | None = None
+) -> list[dict[str, Any]]:
     scan = table.scan(
         row_filter=EqualTo("_run_id", run_id) if run_id else "True",
         snapshot_id=snapshot_id,
@@ -98,7 +102,9 @@ def expected_customer_360(seed: SeedData) -> dict[str, dict[Key, tuple[Any, ...]
     }
 
 
-def actual_customer_360(gold: dict[str, list[dict[str, Any]]]) -> dict[str, dict[Key, tuple[Any, ...]]]:
+def actual_customer_360(
+    gold: dict[str, list[dict[str, Any]]],
+) -> dict[str, dict[Key, tuple[Any, ...]]]:
     return {
         "customer_ltv": {
             (r["customer_id"],): (
@@ -141,7 +147,9 @@ def expected_iot_telemetry(seed: SeedData) -> dict[str, dict[Key, tuple[Any, ...
     return {"machine_health": health, "maintenance_alerts": alerts}
 
 
-def actual_iot_telemetry(gold: dict[str, list[dict[str, Any]]]) -> dict[str, dict[Key, tuple[Any, ...]]]:
+def actual_iot_telemetry(
+    gold: dict[str, list[dict[str, Any]]],
+) -> dict[str, dict[Key, tuple[Any, ...]]]:
     return {
         "machine_health": {
             (r["machine_id"],): (r["site"], r["readings"], r["anomalies"], r["alert_level"])
@@ -159,7 +167,11 @@ def expected_financial_risk(seed: SeedData) -> dict[str, dict[Key, tuple[Any, ..
     latest: dict[str, tuple[date, str, int]] = {}
     for price in clean_rows(seed, "prices"):
         iid = str(price["instrument_id"])
-        candidate = (date.fromisoformat(str(price["price_date"])), str(price["price_id"]), cents(price["close"]))
+        candidate = (
+            date.fromisoformat(str(price["price_date"])),
+            str(price["price_id"]),
+            cents(price["close"]),
+        )
         if iid not in latest or candidate[:2] > latest[iid][:2]:
             latest[iid] = candidate
     portfolios: dict[str, list[int]] = {}
@@ -187,7 +199,9 @@ def expected_financial_risk(seed: SeedData) -> dict[str, dict[Key, tuple[Any, ..
     }
 
 
-def actual_financial_risk(gold: dict[str, list[dict[str, Any]]]) -> dict[str, dict[Key, tuple[Any, ...]]]:
+def actual_financial_risk(
+    gold: dict[str, list[dict[str, Any]]],
+) -> dict[str, dict[Key, tuple[Any, ...]]]:
     return {
         "portfolio_risk": {
             (r["portfolio_id"],): (
@@ -219,38 +233,67 @@ RECOMPUTE = {
 def _diff(expected: dict[Key, Any], actual: dict[Key, Any]) -> str:
     missing = sorted(set(expected) - set(actual))[:3]
     extra = sorted(set(actual) - set(expected))[:3]
-    wrong = [(k, expected[k], actual[k]) for k in sorted(expected) if k in actual and expected[k] != actual[k]][:3]
+    wrong = [
+        (k, expected[k], actual[k])
+        for k in sorted(expected)
+        if k in actual and expected[k] != actual[k]
+    ][:3]
     return f"missing {missing}, unexpected {extra}, different (key, expected, actual) {wrong}"
 
 
-def assert_gold_matches_seed(cat: SqlCatalog, namespace: str, product: str, run_id: str, scale: int, seed: int, revision: int) -> None:
-    """Every gold row of the run equals the recomputation from the seed, and nothing else is there."""
+def assert_gold_matches_seed(
+    cat: SqlCatalog,
+    *,
+    namespace: str,
+    product: str,
+    run_id: str,
+    scale: int,
+    seed: int,
+    revision: int,
+) -> None:
+    """Every gold row of the run equals the recomputation from the seed; nothing else is there."""
     spec = PRODUCTS[product]
     data = spec.generate(scale, seed, revision)
     expected_fn, actual_fn = RECOMPUTE[product]
-    gold = {g.name: rows_of(cat.load_table(f"{namespace}.gold_{g.name}"), run_id) for g in spec.gold}
+    gold = {
+        g.name: rows_of(cat.load_table(f"{namespace}.gold_{g.name}"), run_id) for g in spec.gold
+    }
     expected, actual = expected_fn(data), actual_fn(gold)
     assert set(expected) == set(actual) == {g.name for g in spec.gold}
     for table in expected:
         assert expected[table], f"{product} {table}: the recomputation is empty; the seed is wrong"
-        assert actual[table] == expected[table], f"{product} gold_{table}: {_diff(expected[table], actual[table])}"
+        assert actual[table] == expected[table], (
+            f"{product} gold_{table}: {_diff(expected[table], actual[table])}"
+        )
 
 
-def assert_bronze_equals_silver_plus_quarantine(cat: SqlCatalog, namespace: str, product: str, run_id: str) -> None:
+def assert_bronze_equals_silver_plus_quarantine(
+    cat: SqlCatalog, namespace: str, product: str, run_id: str
+) -> None:
     for spec in PRODUCTS[product].sources:
         bronze = rows_of(cat.load_table(f"{namespace}.bronze_{spec.name}"), run_id)
         silver = rows_of(cat.load_table(f"{namespace}.silver_{spec.name}"), run_id)
         quarantine = rows_of(cat.load_table(f"{namespace}.quarantine_{spec.name}"), run_id)
         assert len(bronze) > 0
         assert len(bronze) == len(silver) + len(quarantine), (
-            f"{spec.name}: bronze {len(bronze)} != silver {len(silver)} + quarantine {len(quarantine)}"
+            f"{spec.name}: bronze {len(bronze)} != silver {len(silver)}"
+            f" + quarantine {len(quarantine)}"
         )
         # And it is a partition, not a coincidence of counts: every bronze row lands exactly once.
         landed = Counter(r["_source_row"] for r in silver + quarantine)
         assert landed == Counter(r["_source_row"] for r in bronze)
 
 
-def assert_dirty_rows_quarantined(cat: SqlCatalog, namespace: str, product: str, run_id: str, scale: int, seed: int, revision: int) -> None:
+def assert_dirty_rows_quarantined(
+    cat: SqlCatalog,
+    *,
+    namespace: str,
+    product: str,
+    run_id: str,
+    scale: int,
+    seed: int,
+    revision: int,
+) -> None:
     """Quarantine holds exactly the planted dirty rows, each with the planted reason."""
     data = PRODUCTS[product].generate(scale, seed, revision)
     for spec in PRODUCTS[product].sources:
@@ -259,7 +302,8 @@ def assert_dirty_rows_quarantined(cat: SqlCatalog, namespace: str, product: str,
         actual = {(r["_source_row"], r["reason"]) for r in rows}
         assert expected, f"{spec.name}: the generator planted no dirty rows"
         assert actual == expected, (
-            f"{spec.name}: missing {sorted(expected - actual)[:5]}, unexpected {sorted(actual - expected)[:5]}"
+            f"{spec.name}: missing {sorted(expected - actual)[:5]}, "
+            f"unexpected {sorted(actual - expected)[:5]}"
         )
         # The raw values are kept as ingested, so the row can be fixed and replayed.
         raw = data.tables[spec.name]
@@ -270,16 +314,23 @@ def assert_dirty_rows_quarantined(cat: SqlCatalog, namespace: str, product: str,
 def assert_old_query_answers_after_column_added(
     cat: SqlCatalog, namespace: str, old_run: str, new_run: str, old_snapshot: int
 ) -> None:
-    """customer-360 revision 2 added ``loyalty_tier`` to customers; a revision-1 query still answers."""
+    """customer-360 revision 2 added ``loyalty_tier``; a revision-1 query still answers."""
     table = cat.load_table(f"{namespace}.silver_customers")
     assert "loyalty_tier" in {f.name for f in table.schema().fields}
     assert table.metadata.snapshot_by_id(old_snapshot) is not None
-    old_schema_fields = {f.name for f in table.schemas()[table.snapshot_by_id(old_snapshot).schema_id].fields}
+    old_schema_fields = {
+        f.name for f in table.schemas()[table.snapshot_by_id(old_snapshot).schema_id].fields
+    }
     assert "loyalty_tier" not in old_schema_fields
     # The query a revision-1 consumer wrote: named columns and a filter, no new column.
-    old_query = table.scan(
-        row_filter=EqualTo("region", "north"), selected_fields=("customer_id", "region", "_run_id")
-    ).to_arrow().to_pylist()
+    old_query = (
+        table.scan(
+            row_filter=EqualTo("region", "north"),
+            selected_fields=("customer_id", "region", "_run_id"),
+        )
+        .to_arrow()
+        .to_pylist()
+    )
     by_run = Counter(r["_run_id"] for r in old_query)
     assert by_run[old_run] > 0
     assert by_run[old_run] == by_run[new_run], "same seed, same customers in both runs"
@@ -287,10 +338,13 @@ def assert_old_query_answers_after_column_added(
     for r in table.scan(selected_fields=("_run_id", "loyalty_tier")).to_arrow().to_pylist():
         tiers.setdefault(r["_run_id"], set()).add(r["loyalty_tier"])
     assert tiers[old_run] == {None}, "rows written before the column existed read as null"
-    assert None not in tiers[new_run] and tiers[new_run] <= {"basic", "plus", "premier"}
+    assert None not in tiers[new_run]
+    assert tiers[new_run] <= {"basic", "plus", "premier"}
 
 
-def assert_time_travel(cat: SqlCatalog, identifier: str, snapshot_id: int, run_ids: Iterable[str]) -> None:
+def assert_time_travel(
+    cat: SqlCatalog, identifier: str, snapshot_id: int, run_ids: Iterable[str]
+) -> None:
     """Reading at ``snapshot_id`` returns exactly the rows of the runs committed up to it."""
     table = cat.load_table(identifier)
     assert table.current_snapshot() is not None
@@ -305,8 +359,12 @@ def s3_keys(settings: DemoSettings, bucket: str) -> set[str]:
     client = boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint,
-        aws_access_key_id=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
-        aws_secret_access_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+        aws_access_key_id=settings.s3_access_key.get_secret_value()
+        if settings.s3_access_key
+        else None,
+        aws_secret_access_key=settings.s3_secret_key.get_secret_value()
+        if settings.s3_secret_key
+        else None,
         region_name=settings.s3_region,
     )
     keys: set[str] = set()
@@ -316,13 +374,16 @@ def s3_keys(settings: DemoSettings, bucket: str) -> set[str]:
 
 
 def snapshot_files(table: Table, snapshot_id: int) -> set[str]:
-    """The manifest list, manifests and live data files one snapshot reaches (read independently)."""
+    """The manifest list, manifests and live data files one snapshot reaches."""
     snap = table.metadata.snapshot_by_id(snapshot_id)
     assert snap is not None
     files = {snap.manifest_list}
     for manifest in snap.manifests(table.io):
         files.add(manifest.manifest_path)
-        files.update(e.data_file.file_path for e in manifest.fetch_manifest_entry(table.io, discard_deleted=True))
+        files.update(
+            e.data_file.file_path
+            for e in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+        )
     return files
 
 
@@ -355,9 +416,6 @@ def assert_expired(
 
 def run(settings: DemoSettings, product: str, **kw: Any) -> Any:
     """One pipeline run through the demo's public entry point (what ``python -m demo run`` does)."""
-    from demo.pipeline import run_product
-    from demo.storage import Warehouse
-
     warehouse = Warehouse(settings)
     warehouse.ensure_bucket()
     return run_product(PRODUCTS[product], warehouse, scale=settings.scale, seed=settings.seed, **kw)
@@ -369,8 +427,16 @@ def check_product_content(settings: DemoSettings, product: str) -> None:
     cat = catalog(settings)
     ns = result.namespace
     assert_bronze_equals_silver_plus_quarantine(cat, ns, product, result.run_id)
-    assert_dirty_rows_quarantined(cat, ns, product, result.run_id, settings.scale, settings.seed, result.revision)
-    assert_gold_matches_seed(cat, ns, product, result.run_id, settings.scale, settings.seed, result.revision)
+    where = {
+        "namespace": ns,
+        "product": product,
+        "run_id": result.run_id,
+        "scale": settings.scale,
+        "seed": settings.seed,
+        "revision": result.revision,
+    }
+    assert_dirty_rows_quarantined(cat, **where)
+    assert_gold_matches_seed(cat, **where)
 
 
 def check_schema_change_and_time_travel(settings: DemoSettings) -> None:
@@ -382,10 +448,14 @@ def check_schema_change_and_time_travel(settings: DemoSettings) -> None:
     assert_old_query_answers_after_column_added(
         cat, ns, first.run_id, second.run_id, first.snapshot("silver_customers")
     )
-    assert_time_travel(cat, f"{ns}.silver_customers", first.snapshot("silver_customers"), [first.run_id])
+    assert_time_travel(
+        cat, f"{ns}.silver_customers", first.snapshot("silver_customers"), [first.run_id]
+    )
     assert_time_travel(cat, f"{ns}.bronze_orders", first.snapshot("bronze_orders"), [first.run_id])
     # Gold is overwritten per run: the earlier snapshot still holds the earlier run's rows.
-    gold_then = rows_of(cat.load_table(f"{ns}.gold_customer_ltv"), snapshot_id=first.snapshot("gold_customer_ltv"))
+    gold_then = rows_of(
+        cat.load_table(f"{ns}.gold_customer_ltv"), snapshot_id=first.snapshot("gold_customer_ltv")
+    )
     assert {r["_run_id"] for r in gold_then} == {first.run_id}
 
 
@@ -400,12 +470,26 @@ def check_expiry(settings: DemoSettings) -> None:
     for identifier in watched:
         table = cat.load_table(identifier)
         assert len(table.metadata.snapshots) >= 3
-        before[identifier] = {s.snapshot_id: snapshot_files(table, s.snapshot_id) for s in table.metadata.snapshots}
+        before[identifier] = {
+            s.snapshot_id: snapshot_files(table, s.snapshot_id) for s in table.metadata.snapshots
+        }
     prune = settings.model_copy(update={"retain_last": 1, "retention_hours": 0.0})
     last = run(prune, "iot-telemetry")
     for identifier in watched:
-        expired = set(before[identifier]) - {s.snapshot_id for s in cat.load_table(identifier).metadata.snapshots}
-        assert expired == set(before[identifier]), "every pre-existing snapshot was outside the window"
+        expired = set(before[identifier]) - {
+            s.snapshot_id for s in cat.load_table(identifier).metadata.snapshots
+        }
+        assert expired == set(before[identifier]), (
+            "every pre-existing snapshot was outside the window"
+        )
         assert_expired(settings, cat, identifier, expired, before[identifier])
     # The newest run is intact after expiry.
-    assert_gold_matches_seed(cat, ns, "iot-telemetry", last.run_id, settings.scale, settings.seed, last.revision)
+    assert_gold_matches_seed(
+        cat,
+        namespace=ns,
+        product="iot-telemetry",
+        run_id=last.run_id,
+        scale=settings.scale,
+        seed=settings.seed,
+        revision=last.revision,
+    )

@@ -46,12 +46,16 @@ def dashboard(settings: Any) -> Iterator[str]:
 
     def healthy() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(f"demo serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise AssertionError(
+                f"demo serve exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         with urllib.request.urlopen(url + "healthz", timeout=2) as response:  # noqa: S310
             return bool(response.status == 200)
 
     try:
-        wait_for_condition(healthy, timeout=30, description=f"dashboard at {url}", retry_on=(OSError,))
+        wait_for_condition(
+            healthy, timeout=30, description=f"dashboard at {url}", retry_on=(OSError,)
+        )
         yield url
     finally:
         proc.terminate()
@@ -61,8 +65,16 @@ def dashboard(settings: Any) -> Iterator[str]:
 
 
 @pytest.mark.requirement("DEMO-007")
-def test_dashboard_shows_catalog_numbers_in_chromium(settings: Any, dashboard: str, tmp_path: Path) -> None:
+def test_dashboard_shows_catalog_numbers_in_chromium(
+    settings: Any, dashboard: str, tmp_path: Path
+) -> None:
     for product in ("customer-360", "iot-telemetry", "financial-risk"):
         content.run(settings, product)
-    namespaces = {"customer-360": "customer_360", "iot-telemetry": "iot_telemetry", "financial-risk": "financial_risk"}
-    dash.assert_dashboard_matches_catalog(dashboard, content.catalog(settings), namespaces, tmp_path / "dashboard.png")
+    namespaces = {
+        "customer-360": "customer_360",
+        "iot-telemetry": "iot_telemetry",
+        "financial-risk": "financial_risk",
+    }
+    dash.assert_dashboard_matches_catalog(
+        dashboard, content.catalog(settings), namespaces, tmp_path / "dashboard.png"
+    )

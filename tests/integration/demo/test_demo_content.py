@@ -24,7 +24,7 @@ def settings(postgres: Any, s3: Any) -> Any:
 @pytest.mark.requirement("DEMO-001", "DEMO-002", "DEMO-003")
 @pytest.mark.parametrize("product", ["customer-360", "iot-telemetry", "financial-risk"])
 def test_product_content_reconciles_with_seed(settings: Any, product: str) -> None:
-    """Gold equals a recomputation from the seed; bronze = silver + quarantine; dirty rows quarantined."""
+    """Gold equals a recomputation from the seed; bronze = silver + quarantine = dirty rows."""
     content.check_product_content(settings, product)
 
 
