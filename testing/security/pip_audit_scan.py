@@ -191,14 +191,23 @@ def _run(
         if any(hint in log for hint in _UNREACHABLE_HINTS):
             raise unreachable(source)
         raise ScanError(f"pip-audit failed (exit {done.returncode}): {last_line(log)}")
-    if not expected <= audited:
+    if not expected <= audited or _skipped(raw):
         # Lookups that failed without an error: the "No known vulnerabilities found" trap.
         raise unreachable(source)
     result = ScanResult("pip-audit", checked=len(audited), unit="locked dependencies")
+    if raw.is_file():
+        result.reports.append(raw)
     if vulnerable:
         result.findings = _findings(raw, requirements)
-        result.reports.append(raw)
     return result
+
+
+def _skipped(raw: Path) -> list[str]:
+    """Dependencies pip-audit's own JSON report marks as skipped (not audited)."""
+    if not raw.is_file():
+        return []
+    data: dict[str, Any] = json.loads(raw.read_text())
+    return [str(d.get("name")) for d in data.get("dependencies", []) if "skip_reason" in d]
 
 
 def scan(root: Path, reports: Path) -> ScanResult:
