@@ -15,7 +15,6 @@ from typing import Any
 
 import urllib3.exceptions
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from testing.cluster.base import ClusterError
@@ -27,6 +26,7 @@ _BACKOFF = Backoff(initial=0.1, factor=1.5, maximum=1.0)
 #: What a server that is down or starting can make a request raise (urllib3's errors
 #: are not ``OSError`` subclasses).
 _TRANSPORT_ERRORS = (OSError, ValueError, urllib3.exceptions.HTTPError)
+_DEFAULT_SA = "/api/v1/namespaces/default/serviceaccounts/default"
 
 
 class ApiNotReadyError(ClusterError):
@@ -76,14 +76,21 @@ def load_api_client(kubeconfig: Path, context: str | None = None) -> Any:
     return client.ApiClient(configuration)
 
 
-def _get_readyz(api_client: Any, request_timeout: float) -> tuple[int, str]:
+def api_get(
+    api_client: Any, path: str, *, accept: str = "application/json", timeout: float = 5.0
+) -> tuple[int, str]:
+    """``GET path`` with the client's credentials: (HTTP status, body text).
+
+    Raw on purpose: importing ``CoreV1Api`` costs seconds (hundreds of pydantic
+    models), which would dominate a re-``up`` of a ready cluster.
+    """
     params = api_client.param_serialize(
         method="GET",
-        resource_path="/readyz",
-        header_params={"Accept": "text/plain"},
+        resource_path=path,
+        header_params={"Accept": accept},
         auth_settings=["BearerToken"],
     )
-    response = api_client.call_api(*params, _request_timeout=request_timeout)
+    response = api_client.call_api(*params, _request_timeout=timeout)
     body = response.read()
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     return int(response.status), text
@@ -96,13 +103,14 @@ def wait_for_api_ready(kubeconfig: Path, *, timeout: float, context: str | None 
     (connection refused, the failing readyz checks, the missing service account).
     """
     api_client = load_api_client(kubeconfig, context)
-    core = client.CoreV1Api(api_client)
     server = api_client.configuration.host
     last_seen = ["no answer yet"]
 
     def probe() -> bool:
         try:
-            status, body = _get_readyz(api_client, REQUEST_TIMEOUT_S)
+            status, body = api_get(
+                api_client, "/readyz", accept="text/plain", timeout=REQUEST_TIMEOUT_S
+            )
         except _TRANSPORT_ERRORS as exc:
             last_seen[0] = f"GET {server}/readyz: {_describe_error(exc)}"
             return False
@@ -110,19 +118,17 @@ def wait_for_api_ready(kubeconfig: Path, *, timeout: float, context: str | None 
             last_seen[0] = f"/readyz answered HTTP {status}: {_failed_checks(body)}"
             return False
         try:
-            core.read_namespaced_service_account(
-                "default", "default", _request_timeout=REQUEST_TIMEOUT_S
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                last_seen[0] = "/readyz is ok but ServiceAccount default/default does not exist yet"
-            else:
-                last_seen[0] = (
-                    f"reading ServiceAccount default/default: HTTP {exc.status} {exc.reason}"
-                )
-            return False
+            status, body = api_get(api_client, _DEFAULT_SA, timeout=REQUEST_TIMEOUT_S)
         except _TRANSPORT_ERRORS as exc:
             last_seen[0] = f"reading ServiceAccount default/default: {_describe_error(exc)}"
+            return False
+        if status == 404:
+            last_seen[0] = "/readyz is ok but ServiceAccount default/default does not exist yet"
+            return False
+        if status != 200:
+            last_seen[0] = (
+                f"reading ServiceAccount default/default: HTTP {status} {_one_line(body)}"
+            )
             return False
         return True
 
