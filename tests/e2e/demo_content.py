@@ -493,3 +493,23 @@ def check_expiry(settings: DemoSettings) -> None:
         seed=settings.seed,
         revision=last.revision,
     )
+
+
+def check_recorded_run(settings: DemoSettings, product: str, namespace: str) -> None:
+    """Check the last run recorded on ``namespace`` (by a Job, or ``python -m demo run``)."""
+    cat = catalog(settings)
+    props = cat.load_namespace_properties(namespace)
+    missing = {"demo.last_run_id", "demo.seed", "demo.scale", "demo.revision"} - set(props)
+    assert not missing, f"{namespace}: no recorded run ({sorted(missing)}); did the demo Job run?"
+    run_id = props["demo.last_run_id"]
+    where = {
+        "namespace": namespace,
+        "product": product,
+        "run_id": run_id,
+        "scale": int(props["demo.scale"]),
+        "seed": int(props["demo.seed"]),
+        "revision": int(props["demo.revision"]),
+    }
+    assert_bronze_equals_silver_plus_quarantine(cat, namespace, product, run_id)
+    assert_dirty_rows_quarantined(cat, **where)
+    assert_gold_matches_seed(cat, **where)

@@ -5,11 +5,15 @@ The same assertion functions run in tests/e2e against the in-cluster platform.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from tests.e2e import demo_content as content
+from tests.e2e.dashboard_check import settings_env
 
 SCALE = 1500
 SEED = 7
@@ -36,3 +40,21 @@ def test_schema_change_keeps_old_queries_and_time_travel(settings: Any) -> None:
 @pytest.mark.requirement("DEMO-006")
 def test_expiry_removes_old_snapshots_and_their_files(settings: Any) -> None:
     content.check_expiry(settings)
+
+
+@pytest.mark.requirement("DEMO-008")
+def test_cli_run_records_a_run_the_checker_can_verify(settings: Any) -> None:
+    """``python -m demo run`` in a child process, checked the way e2e checks the cluster Jobs."""
+    env = {**os.environ, **settings_env(settings), "DEMO_SEED_SCALE": "700", "DEMO_SEED": "3"}
+    done = subprocess.run(
+        [sys.executable, "-m", "demo", "run", "--product", "financial-risk"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[financial-risk] silver done in" in done.stderr
+    assert done.stdout.splitlines()[0].split() == ["product", "table", "rows", "snapshot"]
+    content.check_recorded_run(settings, "financial-risk", "financial_risk")
