@@ -84,7 +84,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, tags=["ci", "offline"], default=True)
 def unit(session: nox.Session) -> None:
     """Unit tests in parallel (pytest -n auto); no cluster, no network."""
-    sync(session, "test")
+    sync(session, "test", "security")
     session.run("pytest", "-n", "auto", "tests/unit", *session.posargs)
 
 

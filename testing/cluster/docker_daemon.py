@@ -88,8 +88,9 @@ def private_docker_daemon(
             "under sudo"
         )
     # Unix socket paths are limited to 108 bytes, and containerd nests its socket under
-    # the exec root: keep the directory short.
-    root = Path(tempfile.mkdtemp(prefix="dkd-", dir="/tmp"))
+    # the exec root: keep the directory short. mkdtemp makes it private (0700) and unique,
+    # so the fixed parent is not the predictable-temp-file risk B108 guards against.
+    root = Path(tempfile.mkdtemp(prefix="dkd-", dir="/tmp"))  # nosec B108
     env = dict(os.environ)
     if offline:
         env |= {"HTTP_PROXY": _DEAD_PROXY, "HTTPS_PROXY": _DEAD_PROXY, "NO_PROXY": ""}

@@ -54,6 +54,7 @@ def plant(root: Path, source: str) -> None:
     [(SHELL_TRUE, ARGV_ONLY, "B602", 5), (YAML_LOAD, YAML_SAFE_LOAD, "B506", 5)],
     ids=["shell-true", "yaml-load"],
 )
+@pytest.mark.requirement("SEC-001")
 def test_planted_finding_fails_and_twin_passes(
     tmp_path: Path, bad: str, good: str, test_id: str, line: int
 ) -> None:

@@ -125,6 +125,7 @@ PLANTED: dict[str, tuple[Mutation, set[str]]] = {
 }
 
 
+@pytest.mark.requirement("SEC-003")
 @pytest.mark.parametrize("case", sorted(PLANTED))
 def test_each_planted_violation_fails(tmp_path: Path, case: str) -> None:
     mutate, rules = PLANTED[case]
@@ -136,6 +137,7 @@ def test_each_planted_violation_fails(tmp_path: Path, case: str) -> None:
     assert all(f.path == "k8s/objects.yaml" and f.line == 1 for f in result.findings)
 
 
+@pytest.mark.requirement("SEC-003")
 def test_privileged_deployment_fails_and_reports_are_written(tmp_path: Path) -> None:
     pod = compliant_pod()
     container(pod)["securityContext"]["privileged"] = True

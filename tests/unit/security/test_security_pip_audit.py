@@ -61,6 +61,7 @@ def closed_port() -> int:
     return port
 
 
+@pytest.mark.requirement("SEC-002")
 def test_vulnerable_pin_fails_and_fixed_twin_passes(tmp_path: Path, offline: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(REQUESTS_2_19_0)
@@ -76,6 +77,7 @@ def test_vulnerable_pin_fails_and_fixed_twin_passes(tmp_path: Path, offline: Pat
     assert clean.checked == 1
 
 
+@pytest.mark.requirement("SEC-002")
 def test_unreachable_service_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pip_audit_scan.ADVISORY_DB_ENV, raising=False)
     requirements = tmp_path / "requirements.txt"

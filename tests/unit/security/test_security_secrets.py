@@ -25,6 +25,7 @@ def make_baseline(root: Path, *files: str) -> None:
     (root / secrets_scan.BASELINE).write_text(done.stdout)
 
 
+@pytest.mark.requirement("SEC-004")
 def test_planted_password_fails_and_twin_passes(tmp_path: Path) -> None:
     (tmp_path / "settings.py").write_text(CLEAN)
     make_baseline(tmp_path, "settings.py")
