@@ -11,9 +11,20 @@ What counts as an assertion (so helpers do not cause false alarms):
 * a call of a function or method defined in the same file that itself asserts
   (transitively), so a local ``_roundtrip()`` helper full of asserts counts.
 
-An existence-only assertion (TQ001) is forgiven when the same object, or a value
-derived from it by assignment, is also checked by value in the same test, or
-is passed to one of the assertion helpers above.
+An existence-only assertion (TQ001: ``x is not None``, ``x != None``,
+``len(x) > 0``/``>= 1``/``!= 0``, ``len(x)``, a bare name, attribute or subscript
+such as ``result.success``) is forgiven when the same object, or a value derived
+from it by assignment or iteration, is also checked by value in the same test, or
+is passed to one of the assertion helpers above; a bare name that was assigned a
+comparison or a predicate call (``ok = a == b``, ``ready = is_ready(x)``) is a value.
+
+TQ002 is a ``dry_run``/``dryRun`` keyword, assignment or dict key set to a true
+constant; TQ003 a call of ``time.sleep`` (however imported); TQ004 a comment with
+TODO, FIXME, XXX or TBD, ``todo:``/``fixme:``, or one that starts with "placeholder";
+TQ005 an assert of a constant, a non-empty tuple, ``not <constant>``, a comparison
+of constants or of an expression with itself; TQ006 ``pytest.mark.skip``/``skipif``/
+``xfail``, ``pytest.skip``/``xfail``/``importorskip``, unittest's skip decorators
+and ``skipTest``.
 """
 
 from __future__ import annotations
@@ -72,9 +83,7 @@ PREDICATES = frozenset(
     }
 )
 PREDICATE_PREFIX = re.compile(r"_*(is|has|can|should)(_|[a-z]+$)")
-PLACEHOLDER = re.compile(
-    r"\b(TODO|FIXME|XXX|TBD)\b|\b(?i:todo|fixme)\s*:|^#+\s*(?i:placeholder|stub)\b"
-)
+PLACEHOLDER = re.compile(r"\b(TODO|FIXME|XXX|TBD)\b|\b(?i:todo|fixme)\s*:|^#+\s*(?i:placeholder)\b")
 
 
 def is_test_module(path: Path) -> bool:

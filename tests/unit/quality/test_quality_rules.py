@@ -434,6 +434,11 @@ NO_FALSE_ALARMS = {
         def test_it():
             assert run() == 1
         """,
+    "stub-and-placeholder-as-ordinary-words": """
+        def test_it(server):
+            # stub server that answers 500, and a placeholder-free manifest
+            assert server.get("/").status == 500
+        """,
     "word-todo-in-a-string-is-not-a-comment": """
         def test_it():
             assert parse("# TODO: x") == ["TODO"]
