@@ -79,6 +79,7 @@ def test_backoff_rejects_nonsense() -> None:
         Backoff(initial=2, maximum=1)
 
 
+@pytest.mark.requirement("CI-001")
 def test_timeout_names_description_elapsed_attempts_and_last_value(clock: FakeClock) -> None:
     with pytest.raises(WaitTimeoutError) as caught:
         wait(lambda: [], clock, timeout=3, backoff=Backoff(initial=1, maximum=1))
@@ -104,6 +105,7 @@ def test_final_sleep_is_cut_to_the_deadline(clock: FakeClock) -> None:
     assert clock.now == pytest.approx(1002.5)
 
 
+@pytest.mark.requirement("CI-001")
 def test_slow_attempt_never_overruns_into_another(clock: FakeClock) -> None:
     calls: list[float] = []
 
@@ -130,6 +132,7 @@ def test_hanging_attempt_is_abandoned_at_the_deadline() -> None:
         release.set()
 
 
+@pytest.mark.requirement("CI-002")
 def test_terminal_failure_stops_at_once(clock: FakeClock) -> None:
     predicate = results(None, TerminalFailure("pod web-0 is in CrashLoopBackOff"), "never reached")
     with pytest.raises(ConditionFailedError) as caught:
@@ -140,6 +143,7 @@ def test_terminal_failure_stops_at_once(clock: FakeClock) -> None:
     assert not isinstance(caught.value, TimeoutError)
 
 
+@pytest.mark.requirement("CI-002")
 @pytest.mark.parametrize(
     "error",
     [TypeError("bad arg"), AttributeError("no attr"), NameError("nope"), KeyboardInterrupt()],
