@@ -80,6 +80,7 @@ KWOKCTL_TIMEOUT_S = 180.0
 #: How long a re-``up`` of an existing cluster waits before calling it broken.
 REUSE_READY_TIMEOUT_S = 30.0
 _PROCESS_EXIT_TIMEOUT_S = 10.0
+_KILL_ROUNDS = 5
 
 
 def failing_pod_labels() -> dict[str, str]:
@@ -505,27 +506,30 @@ class KwokProvider(ClusterProvider):
         """SIGKILL every process still running from the cluster dir, and await their exit.
 
         Not SIGTERM: the data is deleted next, and kube-apiserver's graceful shutdown
-        alone takes over 15 seconds.
+        alone takes over 15 seconds. Scanned again after each round, because a process
+        caught in the middle of its exec does not show its command line yet.
         """
-        pids = _processes_under(self.kwok_cluster_dir)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if not pids:
-            return
-        try:
-            wait_for_condition(
-                lambda: not any(_pid_alive(pid) for pid in pids),
-                timeout=_PROCESS_EXIT_TIMEOUT_S,
-                description="kwok components to exit",
-                bound_attempts=False,
-                backoff=Backoff(initial=0.01, factor=2, maximum=0.2),
-            )
-        except WaitTimeoutError:
-            alive = [pid for pid in pids if _pid_alive(pid)]
-            raise ClusterError(
-                f"kwok component processes {alive} did not exit after SIGKILL"
-            ) from None
+        for _ in range(_KILL_ROUNDS):
+            pids = _processes_under(self.kwok_cluster_dir)
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            try:
+                wait_for_condition(
+                    lambda: not any(_pid_alive(pid) for pid in pids),  # noqa: B023
+                    timeout=_PROCESS_EXIT_TIMEOUT_S,
+                    description="kwok components to exit",
+                    bound_attempts=False,
+                    backoff=Backoff(initial=0.01, factor=2, maximum=0.2),
+                )
+            except WaitTimeoutError:
+                alive = [pid for pid in pids if _pid_alive(pid)]
+                raise ClusterError(
+                    f"kwok component processes {alive} did not exit after SIGKILL"
+                ) from None
+        raise ClusterError(f"processes under {self.kwok_cluster_dir} keep appearing")
 
     # --- images and logs -----------------------------------------------------------
 
