@@ -301,6 +301,7 @@ class _Builder:
         output: Path,
         ldflags: str,
         workdir: Path,
+        label: str,
     ) -> None:
         """Build ``packages`` of a module whose go.mod has local replace directives."""
         workdir.mkdir(parents=True)
@@ -322,7 +323,7 @@ class _Builder:
             env=goflags,
         )
         self.run(
-            f"build {', '.join(p.rsplit('/', 1)[-1] for p in packages)}",
+            f"build {label}",
             [self.go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(output), *packages],
             cwd=workdir,
             env=goflags,
@@ -371,6 +372,7 @@ def build_into(
         output=staging,
         ldflags=kubernetes_ldflags(versions.kubernetes),
         workdir=work / "kubernetes",
+        label=", ".join(KUBE_COMMANDS),
     )
     builder.build_wrapped(
         module="go.etcd.io/etcd/server/v3",
@@ -380,6 +382,7 @@ def build_into(
         output=staging / "etcd",
         ldflags="-s -w",
         workdir=work / "etcd",
+        label="etcd",
     )
     kwok_specs = [f"sigs.k8s.io/kwok/cmd/{name}@{versions.kwok}" for name in ("kwok", "kwokctl")]
     builder.run(
