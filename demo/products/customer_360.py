@@ -5,6 +5,7 @@ Money is summed in integer cents so gold totals are exact and reproducible.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -106,14 +107,15 @@ def generate(scale: int, seed: int, revision: int) -> SeedData:
     )
     # Some customers buy often, most rarely: a skewed choice gives every segment members.
     buyers = [clean_customers[i]["customer_id"] for i in untouched]
-    weights = [rng.paretovariate(1.3) for _ in buyers]
+    # Cumulative weights once: passing plain weights would re-add them on every draw.
+    cum_weights = list(itertools.accumulate(rng.paretovariate(1.3) for _ in buyers))
     clean_orders = []
     for i in range(scale - duplicates_in(ORDER_DEFECTS, scale)):
         status = rng.choices(("completed", "returned", "cancelled"), (85, 10, 5))[0]
         clean_orders.append(
             {
                 "order_id": f"O{i:08d}",
-                "customer_id": rng.choices(buyers, weights)[0],
+                "customer_id": rng.choices(buyers, cum_weights=cum_weights)[0],
                 "order_date": (BASE_DATE + timedelta(days=rng.randint(0, 364))).isoformat(),
                 "amount": money(rng.uniform(5, 600)),
                 "status": status,
