@@ -40,7 +40,7 @@ from testing.polling import ConditionFailedError, WaitTimeoutError, wait_for_con
 
 JOBS_FILE = Path(__file__).resolve().parents[1] / "k8s" / "demo" / "jobs.yaml"
 NAMESPACE = os.environ.get("TEST_PLATFORM_NAMESPACE", "ktp-platform")
-DASHBOARD_URL = os.environ.get("DEMO_DASHBOARD_URL", "http://localhost:30080/")
+DASHBOARD_URL = os.environ.get("DEMO_DASHBOARD_URL", "http://127.0.0.1:8080/")
 JOB_TIMEOUT_S = 900.0
 
 

@@ -1,6 +1,7 @@
 """The demo on a cluster that runs containers: what the in-cluster Jobs wrote, the dashboard
-served through the Kind port mapping, and the content scenarios against the in-cluster
-PostgreSQL and MinIO (reached by the ``postgres``/``s3`` fixtures' port-forwards).
+served through the Kind port mapping (host 8080 -> NodePort 30080), and the content
+scenarios against the in-cluster PostgreSQL and MinIO (reached by the ``postgres``/``s3``
+fixtures' port-forwards).
 
 The assertion functions are the ones tests/integration/demo runs against local servers.
 """
@@ -24,7 +25,7 @@ PRODUCTS = {
 #: Where the platform's init jobs put the demo's catalog and data (k8s/platform).
 CLUSTER_CATALOG_DB = "iceberg_catalog"
 CLUSTER_BUCKET = "warehouse"
-DASHBOARD_URL = os.environ.get("DEMO_DASHBOARD_URL", "http://127.0.0.1:30080/")
+DASHBOARD_URL = os.environ.get("DEMO_DASHBOARD_URL", "http://127.0.0.1:8080/")
 
 
 @pytest.fixture
