@@ -39,12 +39,6 @@ from typing import Any
 
 from testing.cluster.base import ClusterConfig, ClusterError, ClusterProvider, ConfigError
 from testing.cluster.k8s_binaries import K8sBinaries, ensure_binaries
-from testing.cluster.readiness import (
-    ApiNotReadyError,
-    api_get,
-    load_api_client,
-    wait_for_api_ready,
-)
 from testing.pins import pin
 from testing.polling import Backoff, WaitTimeoutError, wait_for_condition
 
@@ -358,6 +352,8 @@ class KwokProvider(ClusterProvider):
 
     def _reuse(self) -> Path | None:
         """Return the kubeconfig of a running, ready cluster; clear away a broken one."""
+        from testing.cluster.readiness import ApiNotReadyError, wait_for_api_ready  # noqa: PLC0415 - `down` needs no client
+
         dead = self._dead_components()
         if not dead and self.kubeconfig_path().is_file():
             try:
@@ -459,6 +455,8 @@ class KwokProvider(ClusterProvider):
         return "\n".join(messages)
 
     def _wait_ready_or_explain(self, timeout: float) -> None:
+        from testing.cluster.readiness import ApiNotReadyError, wait_for_api_ready  # noqa: PLC0415 - `down` needs no client
+
         try:
             wait_for_api_ready(self.kubeconfig_path(), timeout=timeout, context=self.context)
         except ApiNotReadyError as exc:
@@ -466,6 +464,8 @@ class KwokProvider(ClusterProvider):
             raise ApiNotReadyError(f"{exc}\n{explained}" if explained else str(exc)) from None
 
     def _wait_for_nodes(self, timeout: float) -> None:
+        from testing.cluster.readiness import api_get, load_api_client  # noqa: PLC0415 - `down` needs no client
+
         api_client = load_api_client(self.kubeconfig_path(), self.context)
 
         def ready_nodes() -> bool:
@@ -489,6 +489,8 @@ class KwokProvider(ClusterProvider):
             api_client.close()
 
     def wait_until_ready(self, *, timeout: float = 120) -> None:
+        from testing.cluster.readiness import wait_for_api_ready  # noqa: PLC0415 - `down` needs no client
+
         wait_for_api_ready(self.kubeconfig_path(), timeout=timeout, context=self.context)
 
     def delete(self) -> None:
