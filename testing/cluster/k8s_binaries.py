@@ -451,6 +451,9 @@ def ensure_binaries(
     with _exclusive(cache_root() / ".build.lock"):
         if _complete(target):  # another process built it while we waited
             return K8sBinaries(target)
+        # Holding the lock, no build is running: staging dirs left by a killed one can go.
+        for stale in cache_root().glob(f".{versions.key}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         logs = cache_root() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{versions.key}-{time.strftime('%Y%m%d-%H%M%S')}.log"

@@ -234,6 +234,8 @@ def test_cached_binaries_are_reused_without_go(no_go: Path) -> None:
 
 def test_go_missing_is_one_actionable_error(no_go: Path) -> None:
     versions = kb.Versions("v1.36.1", "v3.6.8", "v0.8.0")
+    stale = no_go / "k8s" / f".{versions.key}-killed"  # left by a build that was SIGKILLed
+    (stale / "kube-apiserver").mkdir(parents=True)
     with pytest.raises(kb.GoMissingError) as info:
         kb.ensure_binaries(versions, environ={}, say=lambda _: None)
     assert "Go is not installed" in str(info.value)
