@@ -76,9 +76,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["ci", "offline"], default=True)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the testing package and this noxfile."""
-    sync(session, "typecheck")
-    session.run("mypy", "testing", "noxfile.py", *session.posargs)
+    """mypy --strict on the testing and demo packages and this noxfile."""
+    sync(session, "typecheck", "demo")
+    session.run("mypy", "testing", "demo", "noxfile.py", *session.posargs)
 
 
 @nox.session(python=PYTHONS, tags=["ci", "offline"], default=True)
@@ -141,4 +141,25 @@ def integration(session: nox.Session) -> None:
         )
     finally:
         if not os.environ.get("TEST_KEEP_CLUSTER"):
+            session.notify("down")
+
+
+@nox.session(python=PYTHON, requires=["deploy"], tags=["cluster"], default=False)
+def demo(session: nox.Session) -> None:
+    """The three demo data products as Jobs on the cluster; summary table and dashboard URL."""
+    sync(session, "demo")
+    session.run("python", "-m", "demo.cluster")
+
+
+@nox.session(python=PYTHON, requires=["demo"], tags=["cluster", "e2e"], default=False)
+def e2e(session: nox.Session) -> None:
+    """e2e suite against the deployed demo; then `down` unless TEST_KEEP_CLUSTER=1."""
+    sync(session, "test", "demo")
+    try:
+        session.run("pytest", "tests/e2e", *session.posargs)
+    except nox.command.CommandFailed:
+        session.run("python", "-m", "testing.cluster", "export-logs", success_codes=[0, 1])
+        raise
+    finally:
+        if os.environ.get("TEST_KEEP_CLUSTER") != "1":
             session.notify("down")
