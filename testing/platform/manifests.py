@@ -124,9 +124,14 @@ def retarget(objects: Sequence[dict[str, Any]], namespace: str) -> list[dict[str
 
     Integration tests deploy a private copy of the platform into a namespace of their
     own, so parallel tests (and a planted failure) never touch each other's objects.
+    A fixed ``nodePort`` is cluster-wide and belongs to the real platform (the kind port
+    mapping points at it), so copies let the API server allocate theirs.
     """
     for obj in objects:
         meta = obj.setdefault("metadata", {})
+        if obj.get("kind") == "Service":
+            for port in (obj.get("spec") or {}).get("ports") or []:
+                port.pop("nodePort", None)
         if obj.get("kind") == "Namespace" and meta.get("name") == NAMESPACE:
             meta["name"] = namespace
         elif meta.get("namespace") == NAMESPACE:

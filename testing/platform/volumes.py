@@ -5,7 +5,11 @@ will not place a pod whose claim is unbound, so on kwok nothing would ever becom
 Ready. There is no disk behind a simulated node either, so deploy pre-binds one
 PersistentVolume per claim (``claimRef``) whose source is never mounted: the API
 objects go through the real binding controller, and no data is pretended to exist.
-Clusters that run containers use their default StorageClass and never get these.
+The claims themselves are created up front too (the StatefulSet controller adopts a
+claim of the expected name) and awaited until Bound, so the scheduler never sees
+the pod before its claim is bound (it would mark it Unschedulable for a moment, which
+the fail-fast waits rightly treat as a failure). Clusters that run containers use
+their default StorageClass and never get these.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from testing.platform import PlatformError
+from testing.polling import wait_for_condition
 
 SIMULATED_LABEL = {"ktp.dev/simulated-volume": "true"}
 #: The namespace of the claim a simulated volume is reserved for, to clean up by.
@@ -76,24 +81,57 @@ def simulated_volume(namespace: str, claim: str, claim_spec: Mapping[str, Any]) 
     }
 
 
+def claim(namespace: str, name: str, claim_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The claim the StatefulSet controller would create, bound to its simulated volume."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(SIMULATED_LABEL)},
+        "spec": {
+            **claim_spec,
+            "storageClassName": claim_spec.get("storageClassName") or "",
+            "volumeName": volume_name(namespace, name),
+        },
+    }
+
+
+def _create(create: Any, what: str, *args: Any) -> None:
+    try:
+        create(*args)
+    except ApiException as exc:
+        if exc.status != 409:  # there already: kept as it is
+            raise PlatformError(f"creating {what} failed: {exc.status} {exc.reason}") from None
+
+
 def ensure_simulated_volumes(
-    api: k8s_client.ApiClient, objects: Iterable[Mapping[str, Any]]
+    api: k8s_client.ApiClient, objects: Iterable[Mapping[str, Any]], *, timeout: float = 60
 ) -> list[str]:
-    """Create the missing volumes for the claims in ``objects``; return every volume's name."""
+    """Create the missing volumes and claims for ``objects``; wait until every claim is Bound."""
     core = k8s_client.CoreV1Api(api)
-    names: list[str] = []
-    for namespace, claim, spec in claims_of(objects):
-        body = simulated_volume(namespace, claim, spec)
-        names.append(body["metadata"]["name"])
-        try:
-            core.create_persistent_volume(body)  # type: ignore[arg-type] # the client takes plain dicts
-        except ApiException as exc:
-            if exc.status != 409:
-                raise PlatformError(
-                    f"creating PersistentVolume {body['metadata']['name']} failed: "
-                    f"{exc.status} {exc.reason}"
-                ) from None
-    return names
+    claims = claims_of(objects)
+    for namespace, name, spec in claims:
+        volume = simulated_volume(namespace, name, spec)
+        _create(
+            core.create_persistent_volume,
+            f"PersistentVolume {volume_name(namespace, name)}",
+            volume,
+        )
+        _create(
+            core.create_namespaced_persistent_volume_claim,
+            f"PersistentVolumeClaim {namespace}/{name}",
+            namespace,
+            claim(namespace, name, spec),
+        )
+
+    def phase(namespace: str, name: str) -> str | None:
+        status = core.read_namespaced_persistent_volume_claim(name, namespace).status
+        return status.phase if status is not None else None
+
+    def all_bound() -> bool:
+        return all(phase(namespace, name) == "Bound" for namespace, name, _ in claims)
+
+    wait_for_condition(all_bound, timeout=timeout, description="simulated volumes to be bound")
+    return [volume_name(namespace, name) for namespace, name, _ in claims]
 
 
 def delete_simulated_volumes(api: k8s_client.ApiClient, namespace: str) -> list[str]:

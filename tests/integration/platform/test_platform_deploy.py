@@ -9,6 +9,7 @@ HTTP) run only where containers run, in the e2e tier.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +21,16 @@ from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
 
 from testing.cluster import ClusterProvider
-from testing.cluster.kwok import FAIL_POD_LABEL
-from testing.k8s.apply import dynamic_client
+from testing.k8s.apply import FIELD_MANAGER, dynamic_client
 from testing.platform import PlatformError
 from testing.platform.deploy import Deployer, DeployResult
 from testing.platform.manifests import PLATFORM_DIR, ROLE_LABEL
 from testing.platform.volumes import delete_simulated_volumes
 
 STAGE_TIMEOUT_S = 120.0
+#: kwok's chaos stage (loaded by the kwok provider): a Pending pod with this label gets
+#: its init containers terminated with exit code 1.
+INIT_FAIL_LABEL = "pod-init-container-running-failed.stage.kwok.x-k8s.io"
 
 
 @pytest.fixture
@@ -52,20 +55,28 @@ def _deployer(
     )
 
 
-def _versions(api: kube.ApiClient, result: DeployResult) -> dict[str, str]:
-    """resourceVersion of every applied object, the Secrets and every pod, read back."""
+def _writes(api: kube.ApiClient, result: DeployResult) -> dict[str, object]:
+    """What a deploy writes, read back: per applied object its generation and the time
+    of this project's field-manager entry (a no-op server-side apply changes neither;
+    controllers' status updates, which move resourceVersion, touch neither), the
+    Secrets' resourceVersions and every pod's uid."""
     dyn = dynamic_client(api)
-    found: dict[str, str] = {}
+    found: dict[str, object] = {}
     for obj in result.applied:
         resource = dyn.resources.get(api_version=obj.api_version, kind=obj.kind)
-        live = resource.get(name=obj.name, namespace=obj.namespace)
-        found[f"{obj.kind}/{obj.name}"] = str(live.metadata.resourceVersion)
+        live = resource.get(name=obj.name, namespace=obj.namespace).to_dict()["metadata"]
+        applies = [
+            (entry.get("operation"), entry.get("time"))
+            for entry in live.get("managedFields") or []
+            if entry.get("manager") == FIELD_MANAGER
+        ]
+        found[f"{obj.kind}/{obj.name}"] = (live.get("generation"), applies)
     core = kube.CoreV1Api(api)
     namespace = next(o.namespace for o in result.applied if o.namespace)
     for secret in core.list_namespaced_secret(namespace).items:
-        found[f"Secret/{secret.metadata.name}"] = str(secret.metadata.resource_version)
+        found[f"Secret/{secret.metadata.name}"] = secret.metadata.resource_version
     for pod in core.list_namespaced_pod(namespace).items:
-        found[f"Pod/{pod.metadata.name}"] = str(pod.metadata.uid)
+        found[f"Pod/{pod.metadata.name}"] = pod.metadata.uid
     return found
 
 
@@ -140,9 +151,9 @@ def test_second_deploy_changes_nothing_and_keeps_the_passwords(
     tmp_path: Path,
 ) -> None:
     first = _deployer(api_client, cluster, platform_namespace, tmp_path).run()
-    before = _versions(api_client, first)
+    before = _writes(api_client, first)
     second = _deployer(api_client, cluster, platform_namespace, tmp_path).run()
-    after = _versions(api_client, second)
+    after = _writes(api_client, second)
     assert after == before  # no object written, no Secret rotated, no pod replaced
     assert len(before) >= 30
     assert [r.service for r in second.rows] == [r.service for r in first.rows]
@@ -155,13 +166,27 @@ def test_a_failing_pod_ends_the_deploy_with_its_reason_and_diagnostics(
     platform_namespace: str,
     tmp_path: Path,
 ) -> None:
-    """A planted copy of the manifests labels MinIO's pod for kwok's failure stage."""
+    """A planted copy of the manifests gives MinIO's pod an init container and the label
+    of kwok's chaos stage that fails it (exit 1) while the pod is still Pending, so the
+    failure comes before any readiness, as an unpullable image or a broken entrypoint
+    would."""
     planted = tmp_path / "platform"
     shutil.copytree(PLATFORM_DIR, planted)
     docs = list(yaml.safe_load_all((planted / "minio.yaml").read_text()))
     for doc in docs:
         if doc["kind"] == "StatefulSet":
-            doc["spec"]["template"]["metadata"]["labels"][FAIL_POD_LABEL] = "true"
+            template = doc["spec"]["template"]
+            template["metadata"]["labels"][INIT_FAIL_LABEL] = "true"
+            main = template["spec"]["containers"][0]
+            template["spec"]["initContainers"] = [
+                {
+                    "name": "prepare",
+                    "image": main["image"],
+                    "command": ["minio", "--version"],
+                    "resources": main["resources"],
+                    "securityContext": main["securityContext"],
+                }
+            ]
     (planted / "minio.yaml").write_text(yaml.safe_dump_all(docs))
     stages: list[str] = []
 
@@ -177,7 +202,8 @@ def test_a_failing_pod_ends_the_deploy_with_its_reason_and_diagnostics(
 
     message = str(failed.value)
     assert message.startswith("minio did not become healthy: ")
-    assert f"pod {platform_namespace}/minio-0" in message
+    assert f"pod {platform_namespace}/minio-0 container prepare" in message
+    assert "terminated with exit code 1" in message
     assert "timed out" not in message  # it stopped on the failure, not at the deadline
     assert stages == ["base", "services"]  # nothing after the failed stage was applied
     report = Path(message.rsplit("(diagnostics: ", 1)[1].rstrip(")"))
@@ -199,17 +225,19 @@ def test_network_policies_on_the_server_allow_exactly_the_intended_flows(
         p.metadata.name: dict(api_client.sanitize_for_serialization(p.spec))
         for p in net.list_namespaced_network_policy(platform_namespace).items
     }
-    assert sorted(stored) == [
-        "allow-dns",
-        "data-clients-egress",
-        "dashboard-ingress",
-        "default-deny",
-        "minio-init-egress",
-        "minio-ingress",
-        "postgres-init-egress",
-        "postgres-ingress",
-        "test-runner-egress",
-    ]
+    assert sorted(stored) == sorted(
+        [
+            "allow-dns",
+            "dashboard-ingress",
+            "data-clients-egress",
+            "default-deny",
+            "minio-init-egress",
+            "minio-ingress",
+            "postgres-init-egress",
+            "postgres-ingress",
+            "test-runner-egress",
+        ]
+    )
     assert stored["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     postgres = stored["postgres-ingress"]
     assert postgres["podSelector"] == {"matchLabels": {ROLE_LABEL: "postgres"}}
@@ -298,4 +326,6 @@ def test_the_namespace_rejects_a_pod_that_would_run_as_root(
     with pytest.raises(ApiException) as rejected:
         kube.CoreV1Api(api_client).create_namespaced_pod(platform_namespace, planted)
     assert rejected.value.status == 403
-    assert 'violates PodSecurity "restricted:latest"' in str(rejected.value.body)
+    message = json.loads(rejected.value.body)["message"]
+    assert 'violates PodSecurity "restricted:latest"' in message
+    assert "runAsNonRoot != true" in message

@@ -26,6 +26,7 @@ from testing.platform.manifests import (
     kustomization_resources,
     render,
     render_all,
+    retarget,
 )
 
 
@@ -170,3 +171,23 @@ def test_render_cli_prints_every_object(tmp_path: Path) -> None:
     kinds = [d["kind"] for d in yaml.safe_load_all(done.stdout)]
     assert kinds.count("NetworkPolicy") == 9
     assert kinds.count("Job") == 2
+
+
+def test_a_copy_in_another_namespace_is_complete_and_frees_the_node_port() -> None:
+    objects = render_all()
+    copy = retarget([dict(o) for o in render_all()], "ktp-copy")
+    assert len(copy) == len(objects)
+    assert {o["metadata"].get("namespace") for o in copy if o["kind"] != "Namespace"} == {
+        "ktp-copy"
+    }
+    assert [o["metadata"]["name"] for o in copy if o["kind"] == "Namespace"] == ["ktp-copy"]
+    (binding,) = [o for o in copy if o["kind"] == "RoleBinding"]
+    assert binding["subjects"][0]["namespace"] == "ktp-copy"
+    (dashboard,) = [
+        o for o in copy if o["kind"] == "Service" and o["metadata"]["name"] == "dashboard"
+    ]
+    assert "nodePort" not in dashboard["spec"]["ports"][0]
+    (original,) = [
+        o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "dashboard"
+    ]
+    assert original["spec"]["ports"][0]["nodePort"] == 30080
