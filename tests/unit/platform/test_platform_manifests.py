@@ -191,3 +191,34 @@ def test_a_copy_in_another_namespace_is_complete_and_frees_the_node_port() -> No
         o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "dashboard"
     ]
     assert original["spec"]["ports"][0]["nodePort"] == 30080
+
+
+@pytest.mark.parametrize(
+    ("environ", "line"),
+    [
+        (
+            {"TEST_CLUSTER_PROVIDER": "bogus"},
+            "error: TEST_CLUSTER_PROVIDER='bogus' is not a provider",
+        ),
+        (
+            {"TEST_CLUSTER_PROVIDER": "kwok", "TEST_CLUSTER_NAME": "absent"},
+            "error: kubeconfig ",
+        ),
+    ],
+)
+def test_deploy_without_a_cluster_says_so_in_one_line(
+    tmp_path: Path, environ: dict[str, str], line: str
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TEST_STATE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "testing.platform", "deploy"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, **environ},
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(line)
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
