@@ -197,7 +197,8 @@ def _apply_one(
             force_conflicts=True,
         )
     except DynamicApiError as exc:
-        raise ApplyError(f"applying {ref} failed: {_server_message(exc)}") from None
+        where = ObjectRef(ref.api_version, ref.kind, ref.name, target_ns)
+        raise ApplyError(f"applying {where} failed: {_server_message(exc)}") from None
     meta = result.to_dict().get("metadata", {})
     return AppliedObject(
         api_version=ref.api_version,

@@ -222,6 +222,10 @@ class _Forwarder:
 
     def close(self) -> None:
         self._closed.set()
+        # Closing a socket another thread is blocked in accept() on does not wake that
+        # thread on Linux (and the port keeps listening); shutting it down does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._listener.close()
         for sock in list(self._sockets):

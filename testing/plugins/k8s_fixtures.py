@@ -123,8 +123,9 @@ def cluster(pytestconfig: pytest.Config) -> ClusterProvider:
 
 
 @pytest.fixture(scope="session")
-def k8s_client(cluster: ClusterProvider) -> Iterator[ApiClient]:
-    """An ``ApiClient`` on the test cluster's kubeconfig."""
+def k8s_client(pytestconfig: pytest.Config, cluster: ClusterProvider) -> Iterator[ApiClient]:
+    """An ``ApiClient`` on the test cluster's kubeconfig (its use arms the leak check)."""
+    _ledger(pytestconfig.stash[_RUN_ID]).touch()
     client = make_api_client(cluster.kubeconfig_path())
     yield client
     client.close()  # type: ignore[no-untyped-call]
@@ -138,7 +139,7 @@ def api_client(k8s_client: ApiClient) -> ApiClient:
 
 @pytest.fixture
 def namespace_factory(
-    request: pytest.FixtureRequest, k8s_client: ApiClient
+    request: pytest.FixtureRequest, cluster: ClusterProvider, k8s_client: ApiClient
 ) -> Generator[Callable[[str], str], None, None]:
     """``make(hint="") -> name``: a new namespace for this test; all deleted at teardown."""
     config = request.config
@@ -162,7 +163,12 @@ def namespace_factory(
 
     yield make
     if made and not config.getoption("--keep-namespaces"):
-        delete_namespaces(k8s_client, made, timeout=config.getoption("--namespace-timeout"))
+        delete_namespaces(
+            k8s_client,
+            made,
+            timeout=config.getoption("--namespace-timeout"),
+            force_pods=not cluster.runs_containers,
+        )
 
 
 @pytest.fixture

@@ -35,7 +35,13 @@ def logs_resource(pod: str, files: dict[str, Path]) -> dict[str, Any]:
 
 
 def write_log(path: Path, prefix: str, count: int) -> Path:
-    path.write_text("".join(f"{prefix} line {i}\n" for i in range(1, count + 1)))
+    """A container log file in the CRI format a kubelet keeps (kwok serves it as is)."""
+    path.write_text(
+        "".join(
+            f"2026-01-01T00:00:{i % 60:02d}.000000000Z stdout F {prefix} line {i}\n"
+            for i in range(1, count + 1)
+        )
+    )
     return path
 
 
@@ -113,7 +119,8 @@ POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "victim", "labels
 
 def test_planted_failure(k8s_client, namespace, tmp_path):
     log = tmp_path / "victim.log"
-    log.write_text("".join(f"victim says {i}\\n" for i in range(1, 21)))
+    log.write_text("".join(f"2026-01-01T00:00:00.000000000Z stdout F victim says {i}\\n"
+                           for i in range(1, 21)))
     logs = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs", "metadata": {"name": "victim"},
             "spec": {"logs": [{"containers": ["app"], "logsFile": str(log)}]}}
     apply_objects(k8s_client, [logs, POD], namespace=namespace)

@@ -85,10 +85,15 @@ def test_namespace_with_a_pod_is_deleted_and_gone_when_the_test_ends(
 def test_a_leaked_namespace_fails_the_run_and_is_cleaned_up(
     k8s_client: ApiClient, inner_pytest: Any, run_env: dict[str, str]
 ) -> None:
-    run = inner_pytest(LEAKS, env=run_env)
+    leaked = f"ktp-leak-{run_env['TEST_RUN_ID']}"
+    try:
+        run = inner_pytest(LEAKS, env=run_env)
+    finally:
+        left = namespaces_of_run(k8s_client, run_env["TEST_RUN_ID"])
+        delete_namespaces(k8s_client, left, timeout=120)
+    assert left == []
     assert run.returncode == 1, run.output
     assert "1 passed" in run.output
-    leaked = f"ktp-leak-{run_env['TEST_RUN_ID']}"
     assert (
         f"NAMESPACE LEAK: run {run_env['TEST_RUN_ID']} left 1 namespace(s) (now deleted): {leaked}"
         in run.output

@@ -118,17 +118,24 @@ def test_image_pull_backoff_already_there_ends_the_wait_at_once(
 def test_container_exit_code_from_kwok_chaos_ends_the_wait(
     k8s_client: ApiClient, namespace: str
 ) -> None:
-    manifest = pod_manifest("exits", labels={KWOK_FAIL_LABEL: "true"}, restartPolicy="Never")
-    manifest["metadata"]["annotations"] = {
+    """The pod starts, turns Ready, then its container exits 3 (kwok's chaos stage).
+
+    ``minReadySeconds`` keeps the rollout incomplete long enough for the exit to
+    come first, as with a server that crashes shortly after start.
+    """
+    manifest = deployment_manifest("exits", pod_labels={KWOK_FAIL_LABEL: "true"})
+    manifest["spec"]["minReadySeconds"] = 60
+    manifest["spec"]["template"]["metadata"]["annotations"] = {
         KWOK_FAIL_EXIT_CODE: "3",
         KWOK_FAIL_MESSAGE: "the migration found no schema",
     }
     apply_one(k8s_client, namespace, manifest)
     started = time.monotonic()
     with pytest.raises(WaitFailedError) as caught:
-        wait_for_pod(k8s_client, "exits", namespace, timeout=TIMEOUT)
+        wait_for_deployment(k8s_client, "exits", namespace, timeout=TIMEOUT)
     assert time.monotonic() - started < FAST
-    assert caught.value.failure.subject == f"pod {namespace}/exits container app"
+    assert caught.value.failure.subject.startswith(f"pod {namespace}/exits-")
+    assert caught.value.failure.subject.endswith(" container app")
     assert caught.value.failure.reason.startswith("terminated with exit code 3")
     assert one_line(caught.value).endswith("the migration found no schema")
 
