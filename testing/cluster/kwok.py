@@ -333,9 +333,11 @@ class KwokProvider(ClusterProvider):
             reused = self._reuse()
             if reused is not None:
                 return reused
-        binaries = self._binaries_or_build()
-        started = time.monotonic()
+        elif self.config.cluster_dir.exists():
+            self.delete()  # leftovers of a run that died before kwokctl wrote its config
         with _sigterm_as_interrupt():
+            binaries = self._binaries_or_build()
+            started = time.monotonic()
             try:
                 self._start(binaries, wait_seconds)
                 remaining = max(wait_seconds - (time.monotonic() - started), 1.0)

@@ -17,6 +17,7 @@ import pytest
 
 from testing.cluster import get_provider
 from testing.cluster.base import ClusterConfig, ClusterError, ConfigError
+from testing.cluster.k8s_binaries import K8sBinaries
 from testing.cluster.kwok import (
     API_PORT_ENV,
     COMPONENTS,
@@ -210,3 +211,22 @@ def test_subcommand_skips_global_flags() -> None:
     args = ("--config", "/x/stages.yaml", "create", "cluster", "--runtime", "binary")
     assert _subcommand(args) == "create cluster"
     assert _subcommand(("scale", "node", "--replicas", "3")) == "scale node"
+
+
+def test_create_clears_leftovers_of_a_dead_run_first(
+    tmp_path: Path, stray: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    """A run killed before kwokctl wrote its config left a process and files behind."""
+    child, cluster_dir = stray
+    empty = tmp_path / "binaries"
+    (empty / "kwok-stages").mkdir(parents=True)
+    provider = KwokProvider(
+        ClusterConfig(name="unit", state_dir=tmp_path / "state"),
+        binaries=K8sBinaries(empty, origin="test"),
+    )
+    assert provider.kwok_cluster_dir == cluster_dir
+    assert provider.exists() is False
+    with pytest.raises(ClusterError, match="no kwok stage files"):
+        provider.create(wait_seconds=5)
+    assert child.wait(timeout=10) == -9
+    assert not provider.config.cluster_dir.exists()
