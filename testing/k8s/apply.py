@@ -15,10 +15,7 @@ rendered: point this at plain manifests (or at the output of ``kustomize build``
 
 from __future__ import annotations
 
-import atexit
-import functools
 import os
-import shutil
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -120,16 +117,6 @@ def load_manifests(paths: Sequence[Path]) -> list[Mapping[str, Any]]:
     return objects
 
 
-@functools.cache
-def _discovery_dir() -> str:
-    # One cache per process, removed at exit: the client's default file is shared by
-    # every process on the machine (pytest-xdist workers would rewrite it under each
-    # other) and would be left behind.
-    path = tempfile.mkdtemp(prefix="ktp-discovery-")
-    atexit.register(shutil.rmtree, path, True)
-    return path
-
-
 _DYNAMIC: weakref.WeakKeyDictionary[k8s_client.ApiClient, DynamicClient] = (
     weakref.WeakKeyDictionary()
 )
@@ -139,8 +126,13 @@ def dynamic_client(api: k8s_client.ApiClient) -> DynamicClient:
     """The dynamic client of ``api`` (discovery done once per client and process)."""
     dyn = _DYNAMIC.get(api)
     if dyn is None:
-        cache = os.path.join(_discovery_dir(), f"{id(api)}.json")
-        dyn = DynamicClient(api, cache_file=cache)  # type: ignore[no-untyped-call]
+        # The client's default discovery cache is one file per API server shared by every
+        # process (pytest-xdist workers would rewrite it under each other) and left
+        # behind. Discovery is kept in memory; later cache writes to the removed
+        # directory fail silently by the client's design.
+        with tempfile.TemporaryDirectory(prefix="ktp-discovery-") as scratch:
+            cache = os.path.join(scratch, "discovery.json")
+            dyn = DynamicClient(api, cache_file=cache)  # type: ignore[no-untyped-call]
         _DYNAMIC[api] = dyn
     return dyn
 
