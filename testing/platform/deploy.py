@@ -142,7 +142,8 @@ def ensure_local_images(provider: ClusterProvider, repo_root: Path = pins.REPO_R
 
 
 class Deployer:
-    """Runs the stages against one cluster; ``runs_containers`` picks the health depth."""
+    """Runs the stages against one cluster; ``runs_containers`` picks the health depth:
+    API-level readiness only, or protocol checks through port-forwards as well."""
 
     def __init__(
         self,
@@ -157,9 +158,14 @@ class Deployer:
         before_stage: Callable[[str], None] | None = None,
         diagnostics_dir: Path = DIAGNOSTICS_DIR,
         images: Mapping[str, str] | None = None,
+        simulated_volumes: bool | None = None,
     ) -> None:
         self.api = api
         self.runs_containers = runs_containers
+        #: Pre-bound volumes for simulated nodes; by default exactly when no container runs.
+        self.simulated_volumes = (
+            not runs_containers if simulated_volumes is None else simulated_volumes
+        )
         self.stage_timeout = stage_timeout
         self.namespace = namespace
         self.directory = directory
@@ -179,7 +185,7 @@ class Deployer:
             objects = stage_objects(
                 stage, directory=self.directory, images=self.images, namespace=self.namespace
             )
-            if stage.name == "services" and not self.runs_containers:
+            if stage.name == "services" and self.simulated_volumes:
                 ensure_simulated_volumes(self.api, objects)
             self._reset_failed_jobs(objects)
             result.applied += self._apply(stage, objects)

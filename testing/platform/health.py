@@ -104,12 +104,20 @@ def wait_healthy(
     *,
     timeout: float,
 ) -> None:
-    """Retry ``check`` through a fresh forward until it passes or ``timeout`` runs out."""
+    """Run ``check`` through a fresh forward until it passes or ``timeout`` runs out.
+
+    Unreachable (forward not up yet, connection refused) is retried; an answer that says
+    unhealthy, or rejected credentials, ends the wait at once with that reason.
+    """
 
     def attempt() -> bool:
         try:
             with forwarded(api, namespace, service, port) as local_port:
                 check(local_port)
+        except UnhealthyError as exc:
+            # The service answered, after its workload was ready: asking again will not
+            # change the answer (a missing database stays missing).
+            raise TerminalFailure(f"{service} answered but is not healthy: {exc}") from exc
         except psycopg.OperationalError as exc:
             if "password authentication failed" in str(exc):
                 raise TerminalFailure(
