@@ -4,7 +4,9 @@ Each round does what the fixture does around one test: create a labelled namespa
 (optionally with a simulated pod in it, as most tests have), then delete it and
 wait until the API server no longer has it.
 
-    python benchmarks/namespace_overhead.py --runs 10 [--with-pod]
+    python benchmarks/namespace_overhead.py --runs 10 [--with-pod [--force-pods]]
+
+``--force-pods`` is what the fixture does on kwok (simulated pods have nothing to stop).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--with-pod", action="store_true")
+    parser.add_argument("--force-pods", action="store_true")
     args = parser.parse_args()
     api = api_client(get_provider().kubeconfig_path())
     namer = NamespaceNamer(new_run_id(), "bench")
@@ -49,7 +52,7 @@ def main() -> None:
             )
             wait_for_pod(api, "p", name, timeout=60)
         deleting = time.monotonic()
-        delete_namespaces(api, [name], timeout=120)
+        delete_namespaces(api, [name], timeout=120, force_pods=args.force_pods)
         create_ms.append((created - started) * 1000)
         delete_ms.append((time.monotonic() - deleting) * 1000)
     total = [c + d for c, d in zip(create_ms, delete_ms, strict=True)]
