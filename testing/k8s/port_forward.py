@@ -214,11 +214,11 @@ class _Forwarder:
             for sock in readable:
                 try:
                     data = sock.recv(_BUFFER)
-                except OSError:
+                    if not data:
+                        return
+                    peers[sock.fileno()].sendall(data)
+                except OSError:  # either side went away: this connection is over
                     return
-                if not data:
-                    return
-                peers[sock.fileno()].sendall(data)
 
     def close(self) -> None:
         self._closed.set()
