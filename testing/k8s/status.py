@@ -158,6 +158,8 @@ def pod_failure(pod: Obj, *, retried_by_controller: bool = False) -> Failure | N
         scheduled
         and scheduled.get("status") == "False"
         and scheduled.get("reason") == "Unschedulable"
+        # Waiting for a volume to be provisioned and bound resolves by itself.
+        and "PersistentVolumeClaim" not in str(scheduled.get("message") or "")
     ):
         return Failure(subject, "Unschedulable", str(scheduled.get("message") or ""))
     return None

@@ -214,3 +214,22 @@ def test_selector_string_uses_the_api_syntax() -> None:
         ],
     }
     assert status.selector_string(selector) == "a=1,b=2,c in (x,y),!d"
+
+
+def test_waiting_for_a_volume_to_bind_is_not_terminal() -> None:
+    pending = {
+        "metadata": {"name": "db-0", "namespace": "ns"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: pod has unbound immediate "
+                    "PersistentVolumeClaims.",
+                }
+            ],
+        },
+    }
+    assert status.pod_failure(pending) is None
