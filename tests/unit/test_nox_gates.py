@@ -43,7 +43,8 @@ PLANTS = {
 
 
 def copy_repo(destination: Path) -> None:
-    for relative in NEEDED:
+    demo = [str(p.relative_to(REPO)) for p in (REPO / "demo").rglob("*.py")]
+    for relative in [*NEEDED, *demo]:
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / relative, target)

@@ -61,6 +61,7 @@ def _drop_one_customer(silver: Mapping[str, Sequence[Row]]) -> dict[str, list[Ro
     return gold
 
 
+@pytest.mark.requirement("DEMO-009")
 def test_failing_gold_check_stops_the_run_with_a_report(settings: DemoSettings) -> None:
     broken = dataclasses.replace(PRODUCTS["customer-360"], build_gold=_drop_one_customer)
     with pytest.raises(QualityError) as caught:
@@ -77,6 +78,7 @@ def test_failing_gold_check_stops_the_run_with_a_report(settings: DemoSettings) 
     assert [r["check_name"] for r in results if not r["passed"]] == ["segments_cover_all_customers"]
 
 
+@pytest.mark.requirement("DEMO-009")
 def test_cli_prints_report_and_one_error_line_and_exits_1(
     settings: DemoSettings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
