@@ -8,8 +8,6 @@ process runs behind a pod, so deploy stops at API-level readiness there.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -21,6 +19,7 @@ from kubernetes import client as k8s_client
 from testing.k8s.port_forward import port_forward
 from testing.platform.credentials import Credential
 from testing.polling import TerminalFailure, wait_for_condition
+from testing.services.health import http_status
 
 DATABASES = ("iceberg_catalog", "demo")
 BUCKETS = ("warehouse", "staging")
@@ -42,12 +41,7 @@ def forwarded(api: k8s_client.ApiClient, namespace: str, service: str, port: int
 
 def http_ok(path: str) -> Check:
     def check(port: int) -> None:
-        url = f"http://127.0.0.1:{port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
-                status = int(response.status)
-        except urllib.error.HTTPError as exc:
-            status = exc.code
+        status = http_status(f"http://127.0.0.1:{port}{path}", timeout=HTTP_TIMEOUT_S)
         if status != 200:
             raise UnhealthyError(f"GET {path} answered {status}")
 
@@ -67,7 +61,7 @@ def postgres_query(credential: Credential, databases: tuple[str, ...] = ()) -> C
             connect_timeout=5,
         ) as conn:
             rows = conn.execute(
-                "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(DATABASES),)
+                "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(databases),)
             ).fetchall()
         found = {str(row[0]) for row in rows}
         missing = sorted(set(databases) - found)

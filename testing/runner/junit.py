@@ -7,10 +7,13 @@ disagree with its content cannot make the merged report lie.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # building and typing only; parsing goes through defusedxml
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
 
 from testing.runner import RunnerError
 
@@ -69,9 +72,12 @@ def suite_totals(suite: ET.Element) -> Totals:
 
 def parse(path: Path) -> list[ET.Element]:
     try:
-        root = ET.parse(path).getroot()  # noqa: S314 - our own shards' output
-    except (OSError, ET.ParseError) as exc:
+        # The shards' reports travel through pod logs: parse them as untrusted input.
+        root = SafeET.parse(path).getroot()
+    except (OSError, ET.ParseError, DefusedXmlException) as exc:
         raise RunnerError(f"cannot read JUnit report {path}: {exc}") from None
+    if root is None:
+        raise RunnerError(f"cannot read JUnit report {path}: no root element")
     return _suites(root)
 
 

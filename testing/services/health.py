@@ -9,8 +9,8 @@ command that starts the missing service, so one run tells the whole story.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
+import http.client
+import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,19 +76,37 @@ def s3_check() -> ServiceCheck:
     return ServiceCheck("s3", lambda: s3.check(endpoint))
 
 
+def http_status(url: str, *, timeout: float) -> int:
+    """GET an http(s) URL and return the status code; no other scheme is ever opened.
+
+    http.client instead of urllib: urlopen would also follow ``file:`` and custom
+    schemes, which a health URL taken from the environment must never reach.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", target)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
 def http_check(name: str, url: str, *, start_hint: str = START_HINT) -> ServiceCheck:
     """GET ``url`` and expect a 2xx answer (a health endpoint, not just an open port)."""
 
     def probe() -> int:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} is not an http(s) URL")
         try:
-            with urllib.request.urlopen(url, timeout=CHECK_TIMEOUT_S) as response:  # noqa: S310
-                status = int(response.status)
-        except urllib.error.HTTPError as exc:
-            raise ConnectionError(f"GET {url} answered {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise ConnectionError(f"GET {url} failed: {getattr(exc, 'reason', exc)}") from None
+            status = http_status(url, timeout=CHECK_TIMEOUT_S)
+        except OSError as exc:
+            raise ConnectionError(f"GET {url} failed: {exc}") from None
+        if not 200 <= status < 300:
+            raise ConnectionError(f"GET {url} answered {status}")
         return status
 
     return ServiceCheck(name, probe, start_hint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import threading
 
 import pytest
@@ -12,7 +13,7 @@ from testing.services.endpoints import (
     postgres_from_env,
     s3_from_env,
 )
-from testing.services.health import ServiceCheck, check_all, describe
+from testing.services.health import ServiceCheck, check_all, describe, http_status
 
 
 def test_postgres_url_round_trips_and_hides_the_password() -> None:
@@ -77,3 +78,34 @@ def test_check_all_runs_checks_concurrently_and_reports_every_failure() -> None:
         "  s3: connection refused -> start s3",
         "  postgres: POSTGRES_URL is not set -> start pg",
     ]
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://h/x", "http://", "localhost:80/x"])
+def test_http_status_opens_only_http_urls(url: str) -> None:
+    with pytest.raises(ValueError, match="is not an http"):
+        http_status(url, timeout=1)
+
+
+def test_http_status_sends_path_and_query_and_returns_the_code() -> None:
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(204 if self.path == "/healthz?deep=1" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            del args
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert http_status(f"{base}/healthz?deep=1", timeout=5) == 204
+        assert http_status(base, timeout=5) == 404
+        assert seen == ["/healthz?deep=1", "/"]
+    finally:
+        server.shutdown()
+        server.server_close()
