@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_support import InnerRun, run_inner_pytest
+
+from tests.support.inner_pytest import InnerRun, run_inner_pytest
 
 
 @pytest.fixture

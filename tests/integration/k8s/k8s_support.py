@@ -14,11 +14,7 @@ for a pod bound to a node that no kwok controller manages, so nothing overwrites
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +30,6 @@ KWOK_FAIL_EXIT_CODE = f"{KWOK_FAIL_LABEL}/exit-code"
 KWOK_FAIL_MESSAGE = f"{KWOK_FAIL_LABEL}/message"
 #: A node name no Node object and no kwok controller has: its pods are ours to report on.
 UNMANAGED_NODE = "ktp-test-unmanaged-node"
-INNER_TIMEOUT_S = 300
 
 
 def pod_manifest(
@@ -122,48 +117,3 @@ def force_delete_pods(api: ApiClient, namespace: str) -> None:
 
 def apply_one(api: ApiClient, namespace: str, manifest: Mapping[str, Any]) -> AppliedObject:
     return apply_objects(api, [manifest], namespace=namespace)[0]
-
-
-@dataclass(frozen=True)
-class InnerRun:
-    returncode: int
-    output: str
-
-
-def run_inner_pytest(
-    directory: Path, source: str, *args: str, env: Mapping[str, str | None] | None = None
-) -> InnerRun:
-    (directory / "test_inner.py").write_text(source)
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))
-    }
-    environ["TEST_RESULTS_JSON"] = str(directory / "results.json")
-    for key, value in (env or {}).items():
-        if value is None:
-            environ.pop(key, None)
-        else:
-            environ[key] = value
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-rA",
-            "--rootdir",
-            str(directory),
-            str(directory / "test_inner.py"),
-            *args,
-        ],
-        cwd=directory,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=INNER_TIMEOUT_S,
-        check=False,
-    )
-    return InnerRun(result.returncode, result.stdout + result.stderr)

@@ -7,7 +7,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from services_support import run_inner_pytest
+
+from tests.support.inner_pytest import run_inner_pytest
 
 RECORDS_ENDPOINTS = """
 import os

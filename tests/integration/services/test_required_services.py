@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from services_support import run_inner_pytest
 
 from testing.base_classes import IntegrationTestBase
 from testing.services import postgres as pg
 from testing.services.health import check_all, http_check, postgres_check, s3_check
 from testing.services.local import LocalPostgres, free_port
+from tests.support.inner_pytest import run_inner_pytest
 
 
 class TestAllServicesUp(IntegrationTestBase):

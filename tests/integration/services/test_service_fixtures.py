@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from services_support import run_inner_pytest
 
 from testing.services import postgres as pg
 from testing.services import s3 as s3svc
 from testing.services.endpoints import PostgresEndpoint, S3Endpoint
+from tests.support.inner_pytest import run_inner_pytest
 
 
 @pytest.mark.requirement("SVC-001")
