@@ -11,9 +11,11 @@ nox hands posargs to every required session as well.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 import nox
 
@@ -112,13 +114,6 @@ def traceability(session: nox.Session) -> None:
     session.run("python", "-m", "testing.traceability")
 
 
-@nox.session(python=PYTHON, requires=["cluster"], tags=["cluster"], default=False)
-def deploy(session: nox.Session) -> None:
-    """Platform services (PostgreSQL, MinIO, dashboard) on the cluster, awaited until healthy."""
-    sync(session)
-    session.run("python", "-m", "testing.platform", "deploy")
-
-
 @nox.session(python=PYTHON, tags=["cluster"], default=False)
 def cluster(session: nox.Session) -> None:
     """Create or reuse the test cluster (TEST_CLUSTER_PROVIDER, TEST_CLUSTER_NAME)."""
@@ -133,17 +128,34 @@ def down(session: nox.Session) -> None:
     session.run("python", "-m", "testing.cluster", "down")
 
 
+@nox.session(python=PYTHON, requires=["cluster"], tags=["cluster"], default=False)
+def deploy(session: nox.Session) -> None:
+    """Platform services (PostgreSQL, MinIO, dashboard) on the cluster, awaited until healthy."""
+    sync(session)
+    session.run("python", "-m", "testing.platform", "deploy")
+
+
+@contextlib.contextmanager
+def on_the_cluster(session: nox.Session) -> Iterator[None]:
+    """Export the cluster's logs if the tests fail; then `down` unless TEST_KEEP_CLUSTER=1."""
+    try:
+        yield
+    except nox.command.CommandFailed:
+        session.run("python", "-m", "testing.cluster", "export-logs", success_codes=[0, 1])
+        raise
+    finally:
+        if os.environ.get("TEST_KEEP_CLUSTER") != "1":
+            session.notify("down")
+
+
 @nox.session(python=PYTHON, requires=["cluster"], tags=["cluster", "integration"], default=False)
 def integration(session: nox.Session) -> None:
-    """Integration tier with local PostgreSQL and MinIO; then `down` unless TEST_KEEP_CLUSTER."""
+    """Integration tier with local PostgreSQL and MinIO; then `down` unless TEST_KEEP_CLUSTER=1."""
     sync(session, "test")
-    try:
+    with on_the_cluster(session):
         session.run(
             "pytest", "-n", "auto", "--local-services", "tests/integration", *session.posargs
         )
-    finally:
-        if not os.environ.get("TEST_KEEP_CLUSTER"):
-            session.notify("down")
 
 
 @nox.session(python=PYTHON, requires=["deploy"], tags=["cluster"], default=False)
@@ -157,11 +169,5 @@ def demo(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """e2e suite against the deployed demo; then `down` unless TEST_KEEP_CLUSTER=1."""
     sync(session, "test", "demo")
-    try:
+    with on_the_cluster(session):
         session.run("pytest", "tests/e2e", *session.posargs)
-    except nox.command.CommandFailed:
-        session.run("python", "-m", "testing.cluster", "export-logs", success_codes=[0, 1])
-        raise
-    finally:
-        if os.environ.get("TEST_KEEP_CLUSTER") != "1":
-            session.notify("down")

@@ -110,6 +110,11 @@ def summary_lines(rows: Sequence[Mapping[str, str]]) -> list[str]:
 
 def run(scale: int) -> list[str]:
     provider = get_provider()
+    if not provider.runs_containers:
+        raise DemoError(
+            f"the {provider.name} cluster runs no containers, so the demo Jobs would do nothing: "
+            "use TEST_CLUSTER_PROVIDER=kind or existing, or `python -m demo run` locally"
+        )
     if not provider.exists():
         raise DemoError("no test cluster: run `nox -s deploy` (or `nox -s demo`) first")
     api = api_client(provider.kubeconfig_path())

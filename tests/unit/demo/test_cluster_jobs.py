@@ -4,6 +4,11 @@ hardened, and stamped with the host's DEMO_SEED_SCALE by ``python -m demo.cluste
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from demo import cluster as demo_cluster
 from demo.cluster import job_objects, summary_lines
 from demo.products import PRODUCTS
 
@@ -31,3 +36,19 @@ def test_one_job_per_product_running_that_product() -> None:
 def test_summary_table_aligns_columns() -> None:
     lines = summary_lines([{"product": "p", "table": "ns.t", "rows": "10", "snapshot": "123"}])
     assert lines == ["product  table  rows  snapshot", "p        ns.t   10    123"]
+
+
+def test_demo_on_a_cluster_without_containers_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TEST_CLUSTER_PROVIDER", "kwok")
+    monkeypatch.setenv("TEST_STATE_DIR", str(tmp_path))
+
+    assert demo_cluster.main() == 1
+
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "error: the kwok cluster runs no containers, so the demo Jobs would do nothing: "
+        "use TEST_CLUSTER_PROVIDER=kind or existing, or `python -m demo run` locally"
+    ]
+    assert list(tmp_path.iterdir()) == []
