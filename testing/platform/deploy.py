@@ -129,7 +129,18 @@ def ensure_local_images(provider: ClusterProvider, repo_root: Path = pins.REPO_R
         if not dockerfile.is_file():
             raise PlatformError(f"image {image} is not built and {dockerfile} does not exist")
         build = subprocess.run(
-            [docker, "build", "--tag", image, "--file", str(dockerfile), str(repo_root)],
+            [
+                docker,
+                "build",
+                "--tag",
+                image,
+                "--file",
+                str(dockerfile),
+                # The Dockerfile names no base image: its digest lives only in the pin file.
+                "--build-arg",
+                f"PYTHON_IMAGE={pins.pin('images', 'python')}",
+                str(repo_root),
+            ],
             capture_output=True,
             text=True,
             timeout=DOCKER_BUILD_TIMEOUT_S,
