@@ -144,10 +144,11 @@ def run(scale: int) -> list[str]:
 def main() -> int:
     try:
         scale = int(os.environ.get("DEMO_SEED_SCALE", DEFAULT_SCALE))
-        print("\n".join(run(scale)))
     except ValueError:
         print("error: DEMO_SEED_SCALE must be a whole number", file=sys.stderr)
         return 1
+    try:
+        print("\n".join(run(scale)))
     except (DemoError, ClusterError, K8sError, WaitTimeoutError, ConditionFailedError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1

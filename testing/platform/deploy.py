@@ -121,35 +121,49 @@ def ensure_local_images(provider: ClusterProvider, repo_root: Path = pins.REPO_R
     docker = shutil.which("docker")
     if docker is None:
         raise PlatformError("docker is not on PATH: it is needed to build and load the demo image")
-    inspect = subprocess.run(
-        [docker, "image", "inspect", image], capture_output=True, timeout=60, check=False
-    )
+    try:
+        inspect = subprocess.run(
+            [docker, "image", "inspect", image], capture_output=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise PlatformError("docker image inspect ran longer than 60s: is dockerd up?") from None
     if inspect.returncode != 0:
         dockerfile = repo_root / "demo" / "Dockerfile"
         if not dockerfile.is_file():
             raise PlatformError(f"image {image} is not built and {dockerfile} does not exist")
-        build = subprocess.run(
-            [
-                docker,
-                "build",
-                "--tag",
-                image,
-                "--file",
-                str(dockerfile),
-                # The Dockerfile names no base image: its digest lives only in the pin file.
-                "--build-arg",
-                f"PYTHON_IMAGE={pins.pin('images', 'python')}",
-                str(repo_root),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=DOCKER_BUILD_TIMEOUT_S,
-            check=False,
-        )
+        try:
+            build = _docker_build(docker, image, dockerfile, repo_root)
+        except subprocess.TimeoutExpired:
+            raise PlatformError(
+                f"docker build of {image} ran longer than {DOCKER_BUILD_TIMEOUT_S}s and was stopped"
+            ) from None
         if build.returncode != 0:
             last = (build.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise PlatformError(f"docker build of {image} failed: {last}")
     provider.load_image(image)
+
+
+def _docker_build(
+    docker: str, image: str, dockerfile: Path, repo_root: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            docker,
+            "build",
+            "--tag",
+            image,
+            "--file",
+            str(dockerfile),
+            # The Dockerfile names no base image: its digest lives only in the pin file.
+            "--build-arg",
+            f"PYTHON_IMAGE={pins.pin('images', 'python')}",
+            str(repo_root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DOCKER_BUILD_TIMEOUT_S,
+        check=False,
+    )
 
 
 class Deployer:

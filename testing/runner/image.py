@@ -34,9 +34,22 @@ def _tail(text: str) -> str:
     return (text.strip().splitlines() or ["(no output)"])[-1]
 
 
+def _run(argv: list[str], *, timeout: float, what: str, cwd: Path | None = None) -> str:
+    """Run ``argv``; a failure or an overrun is one RunnerError line, never a traceback."""
+    try:
+        done = subprocess.run(
+            argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise RunnerError(f"{what} ran longer than {timeout:g}s and was stopped") from None
+    if done.returncode != 0:
+        raise RunnerError(f"{what} failed: {_tail(done.stderr)}")
+    return done.stdout
+
+
 def prepare_context(destination: Path, repo_root: Path = pins.REPO_ROOT) -> Path:
     """Fill ``destination`` with the build context; return it."""
-    export = subprocess.run(
+    _run(
         [
             _tool("uv"),
             "export",
@@ -48,13 +61,9 @@ def prepare_context(destination: Path, repo_root: Path = pins.REPO_ROOT) -> Path
             f"--output-file={destination / 'requirements.txt'}",
         ],
         cwd=repo_root,
-        capture_output=True,
-        text=True,
         timeout=EXPORT_TIMEOUT_S,
-        check=False,
+        what="uv export of the locked requirements",
     )
-    if export.returncode != 0:
-        raise RunnerError(f"uv export of the locked requirements failed: {_tail(export.stderr)}")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(repo_root / name, destination / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -69,7 +78,7 @@ def build_and_load(provider: ClusterProvider) -> str:
     image = local_image("ktp-tests:dev")
     with tempfile.TemporaryDirectory(prefix="ktp-test-image-") as scratch:
         context = prepare_context(Path(scratch))
-        build = subprocess.run(
+        _run(
             [
                 _tool("docker"),
                 "build",
@@ -79,12 +88,8 @@ def build_and_load(provider: ClusterProvider) -> str:
                 f"PYTHON_IMAGE={pins.pin('images', 'python')}",
                 str(context),
             ],
-            capture_output=True,
-            text=True,
             timeout=BUILD_TIMEOUT_S,
-            check=False,
+            what=f"docker build of {image}",
         )
-    if build.returncode != 0:
-        raise RunnerError(f"docker build of {image} failed: {_tail(build.stderr)}")
     provider.load_image(image)
     return image

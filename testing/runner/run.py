@@ -42,7 +42,13 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.totals.ok and all(code in (0, 5) for code in self.shard_exit_codes.values())
+        """No failure, every shard ran, and the suite ran at least one test: a run in
+        which every shard collected nothing (exit 5) proves nothing and is not a pass."""
+        return (
+            self.totals.ok
+            and self.totals.tests > 0
+            and all(code in (0, 5) for code in self.shard_exit_codes.values())
+        )
 
 
 def _pods(api: k8s_client.ApiClient, job: str, namespace: str) -> list[dict[str, Any]]:

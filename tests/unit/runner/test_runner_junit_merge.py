@@ -123,3 +123,19 @@ def test_garbage_and_nothing_are_refused(tmp_path: Path) -> None:
         merge([])
     with pytest.raises(RunnerError, match="cannot read JUnit report"):
         merge([tmp_path / "missing.xml"])
+
+
+def test_a_run_that_ran_no_test_is_not_a_pass(tmp_path: Path) -> None:
+    """Every shard exiting 5 (nothing collected) must not read as a green suite."""
+    from testing.runner.run import RunResult  # noqa: PLC0415 - imports the Kubernetes client
+
+    empty = tmp_path / "empty.xml"
+    empty.write_text('<testsuite name="x" tests="0" time="0.1"></testsuite>')
+    nothing = RunResult(write_merged([empty], tmp_path / "m0.xml"), tmp_path, {0: 5, 1: 5})
+    assert (nothing.totals.tests, nothing.ok) == (0, False)
+    one = tmp_path / "one.xml"
+    one.write_text('<testsuite name="x" time="0.1"><testcase classname="a" name="ok"/></testsuite>')
+    ran = RunResult(write_merged([empty, one], tmp_path / "m1.xml"), tmp_path, {0: 5, 1: 0})
+    assert (ran.totals.tests, ran.ok) == (1, True)
+    crashed = RunResult(ran.totals, tmp_path, {0: 5, 1: 2})
+    assert not crashed.ok
