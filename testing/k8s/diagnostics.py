@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3.exceptions
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
@@ -24,6 +25,9 @@ from testing.k8s.status import selector_matches
 
 DEFAULT_TAIL_LINES = 50
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: What a read can raise when the API server refuses, is down or hangs (urllib3's
+#: errors are not OSError subclasses).
+_READ_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
 #: Kinds whose status and selected pods are reported; list method per kind.
 _WORKLOADS = {
@@ -154,13 +158,19 @@ def _container_logs(
                     previous=previous,
                     _request_timeout=(10, 30),
                 )
-            except ApiException as exc:
+            except _READ_ERRORS as exc:
                 diag.errors.append(
-                    f"logs of {name}/{cname}{' (previous)' if previous else ''}: "
-                    f"{exc.status} {exc.reason}: {_api_message(exc)}"
+                    f"logs of {name}/{cname}{' (previous)' if previous else ''}: {_reason(exc)}"
                 )
                 continue
             diag.logs.append(ContainerLog(name, cname, str(text), previous))
+
+
+def _reason(exc: BaseException) -> str:
+    """``status reason: message`` of an API refusal, else the transport error in one line."""
+    if isinstance(exc, ApiException):
+        return f"{exc.status} {exc.reason}: {_api_message(exc)}"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def _api_message(exc: ApiException) -> str:
@@ -187,8 +197,8 @@ def collect(
     try:
         events = _raw_list(core.list_namespaced_event, namespace=namespace)
         diag.events = [line for _, line in sorted(_event_line(e) for e in events)]
-    except ApiException as exc:
-        diag.errors.append(f"events: {exc.status} {exc.reason}")
+    except _READ_ERRORS as exc:
+        diag.errors.append(f"events: {_reason(exc)}")
     wanted_kinds = None if objects is None else {ref.kind for ref in objects}
     wanted_names = None if objects is None else {(ref.kind, ref.name) for ref in objects}
     workloads: list[dict[str, Any]] = []
@@ -201,12 +211,12 @@ def collect(
                 if wanted_names is None or (kind, obj["metadata"]["name"]) in wanted_names:
                     workloads.append(obj)
                     diag.statuses[f"{kind} {obj['metadata']['name']}"] = _status_text(obj)
-        except ApiException as exc:
-            diag.errors.append(f"{kind} list: {exc.status} {exc.reason}")
+        except _READ_ERRORS as exc:
+            diag.errors.append(f"{kind} list: {_reason(exc)}")
     try:
         pods = _raw_list(core.list_namespaced_pod, namespace=namespace)
-    except ApiException as exc:
-        diag.errors.append(f"pods: {exc.status} {exc.reason}")
+    except _READ_ERRORS as exc:
+        diag.errors.append(f"pods: {_reason(exc)}")
         pods = []
     for pod in _involved_pods(pods, workloads, objects):
         diag.statuses[f"Pod {pod['metadata']['name']}"] = _status_text(pod)

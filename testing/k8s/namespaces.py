@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import re
 import secrets
+import time
 from collections.abc import Mapping
 
 from kubernetes import client as k8s_client
@@ -88,7 +89,7 @@ def create_namespace(
 def delete_namespaces(
     api: k8s_client.ApiClient, names: list[str], *, timeout: float, force_pods: bool = False
 ) -> None:
-    """Delete ``names`` and wait until every one is gone from the API server.
+    """Delete ``names`` and wait, at most ``timeout`` seconds in all, until every one is gone.
 
     All deletions are issued first, then awaited, so their finalization overlaps.
     ``force_pods`` also deletes the namespaces' pods with a zero grace period once no
@@ -110,8 +111,11 @@ def delete_namespaces(
                 core.delete_collection_namespaced_pod(
                     name, grace_period_seconds=0, _request_timeout=(10, 30)
                 )
+    # One deadline for all: ``timeout`` bounds the whole call, not each namespace.
+    deadline = time.monotonic() + timeout
     for name in names:
-        wait_for_deletion(api, ObjectRef("v1", "Namespace", name), timeout=timeout)
+        remaining = max(deadline - time.monotonic(), 0.001)
+        wait_for_deletion(api, ObjectRef("v1", "Namespace", name), timeout=remaining)
 
 
 def namespaces_of_run(api: k8s_client.ApiClient, run_id: str) -> list[str]:

@@ -177,6 +177,10 @@ def _pods_failure(
     pods: Mapping[str, Obj], selector: Obj | None, *, retried_by_controller: bool = False
 ) -> Failure | None:
     for pod in pods.values():
+        # A pod being deleted (an old replica during a rollout) exits with SIGTERM's
+        # 143 or SIGKILL's 137 on its way out: that is the rollout working, not a failure.
+        if _get(pod, "metadata", "deletionTimestamp"):
+            continue
         if selector_matches(selector, _get(pod, "metadata", "labels")):
             failure = pod_failure(pod, retried_by_controller=retried_by_controller)
             if failure is not None:

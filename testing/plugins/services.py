@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import urllib3.exceptions
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 from pydantic import SecretStr
@@ -90,6 +91,7 @@ def _from_cluster(kind: str) -> Iterator[PostgresEndpoint | S3Endpoint | None]:
         provider = get_provider()
         if provider.exists():
             api = api_client(provider.kubeconfig_path())
+            stack.callback(api.close)
             if kind == "postgres":
                 creds = _secret(api, ns, "postgres-credentials")
                 port = stack.enter_context(port_forward(api, ns, "svc/postgres", 5432))
@@ -104,7 +106,7 @@ def _from_cluster(kind: str) -> Iterator[PostgresEndpoint | S3Endpoint | None]:
                     SecretStr(creds["root-user"]),
                     SecretStr(creds["root-password"]),
                 )
-    except (ClusterError, ApiException, K8sError, KeyError):
+    except (ClusterError, ApiException, K8sError, KeyError, urllib3.exceptions.HTTPError, OSError):
         stack.close()
         endpoint = None
     with stack:

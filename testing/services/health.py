@@ -10,9 +10,11 @@ command that starts the missing service, so one run tells the whole story.
 from __future__ import annotations
 
 import http.client
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 
 from testing.services import postgres, s3
@@ -112,20 +114,33 @@ def http_check(name: str, url: str, *, start_hint: str = START_HINT) -> ServiceC
     return ServiceCheck(name, probe, start_hint)
 
 
-def check_all(checks: Sequence[ServiceCheck]) -> list[Unhealthy]:
-    """Run every check concurrently; return each failure (empty when all are healthy)."""
+def check_all(
+    checks: Sequence[ServiceCheck], *, timeout: float = CHECK_TIMEOUT_S * 3
+) -> list[Unhealthy]:
+    """Run every check concurrently; return each failure (empty when all are healthy).
+
+    ``timeout`` bounds the whole call: a probe still hanging then counts as a failure
+    and is left to finish on its own (its own network timeouts end it), never awaited.
+    """
     if not checks:
         return []
-    with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health") as pool:
+    deadline = time.monotonic() + timeout
+    pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health")
+    failures: list[Unhealthy] = []
+    try:
         futures = [(check, pool.submit(check.probe)) for check in checks]
-        failures: list[Unhealthy] = []
         for check, future in futures:
             try:
-                future.result(timeout=CHECK_TIMEOUT_S * 3)
+                future.result(timeout=max(deadline - time.monotonic(), 0.0))
+            except FutureTimeoutError:
+                reason = f"no answer within {timeout:g}s"
+                failures.append(Unhealthy(check.name, reason, check.start_hint))
             except Exception as exc:
                 failures.append(
                     Unhealthy(check.name, str(exc) or type(exc).__name__, check.start_hint)
                 )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return failures
 
 

@@ -48,6 +48,25 @@ def test_s3_needs_credentials_with_the_endpoint() -> None:
     assert "'s'" not in repr(endpoint)
 
 
+def test_check_all_reports_a_hanging_probe_at_its_deadline_without_awaiting_it() -> None:
+    release, finished = threading.Event(), threading.Event()
+
+    def hangs() -> None:
+        release.wait(30)
+        finished.set()
+
+    try:
+        failures = check_all(
+            [ServiceCheck("db", hangs, "start db"), ServiceCheck("ok", lambda: None)],
+            timeout=0.2,
+        )
+        awaited = finished.is_set()
+    finally:
+        release.set()
+    assert not awaited  # check_all returned while the probe was still blocked
+    assert [(f.name, f.reason) for f in failures] == [("db", "no answer within 0.2s")]
+
+
 def test_check_all_runs_checks_concurrently_and_reports_every_failure() -> None:
     barrier = threading.Barrier(3, timeout=5)  # passes only if all three run at the same time
 

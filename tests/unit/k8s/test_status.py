@@ -112,6 +112,20 @@ def test_deployment_fails_on_a_selected_crashing_pod_and_ignores_unselected_ones
     assert failure.subject == "pod ns/web-1 container app"
 
 
+def test_deployment_ignores_an_old_replica_exiting_because_it_is_being_deleted() -> None:
+    exited = [{"name": "app", "state": {"terminated": {"exitCode": 143, "reason": "Error"}}}]
+    old = pod("web-old", ready=False, phase="Failed", containerStatuses=exited)
+    old["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    rolling = deployment(replicas=3, updatedReplicas=2, readyReplicas=2, availableReplicas=2)
+    assert status.deployment_verdict(rolling, {"web-old": old}) == status.Verdict(
+        False, "2/2 updated, 2/2 ready, 2/2 available, 3 total"
+    )
+    del old["metadata"]["deletionTimestamp"]  # the same pod, not being deleted, is a failure
+    failure = status.deployment_verdict(rolling, {"web-old": old})
+    assert isinstance(failure, status.Failure)
+    assert failure.reason == "terminated with exit code 143 (Error)"
+
+
 def test_deployment_progress_deadline_is_terminal() -> None:
     stuck = deployment(
         conditions=[
