@@ -54,6 +54,7 @@ def _run(provider: ClusterProvider, options: argparse.Namespace) -> None:
         print(provider.create(wait_seconds=options.wait))
     elif command == "down":
         provider.delete()
+        provider.config.lock_path.unlink(missing_ok=True)
         print(f"{provider.name} cluster {provider.config.name!r} deleted", file=sys.stderr)
     elif command == "status":
         print(provider.status())

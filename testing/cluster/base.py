@@ -57,6 +57,15 @@ class ClusterConfig:
         return self.cluster_dir / "kubeconfig"
 
     @property
+    def lock_path(self) -> Path:
+        """Serialises create-or-reuse across processes (pytest-xdist workers, parallel runs).
+
+        It sits beside the cluster directory, not in it, because a provider may wipe that
+        directory while the lock is held; ``down`` removes it with the cluster.
+        """
+        return self.state_dir / f"{self.name}.lock"
+
+    @property
     def diagnostics_dir(self) -> Path:
         """Where exported logs go; CI uploads ``artifacts/``."""
         return REPO_ROOT / "artifacts" / "diagnostics" / self.name

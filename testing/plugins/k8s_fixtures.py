@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 from filelock import FileLock
 from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from testing.cluster import ClusterError, ClusterProvider, get_provider
 from testing.k8s import diagnostics
@@ -110,8 +112,7 @@ def cluster(pytestconfig: pytest.Config) -> ClusterProvider:
     try:
         provider = get_provider()
         provider.config.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = provider.config.state_dir / f"{provider.config.name}.lock"
-        with FileLock(str(lock)):
+        with FileLock(str(provider.config.lock_path)):
             if provider.exists():
                 provider.wait_until_ready(timeout=60)
             else:
@@ -216,6 +217,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not run_id or not ledger.exists():
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    api: ApiClient | None = None
     try:
         provider = get_provider()
         api = make_api_client(provider.kubeconfig_path())
@@ -236,9 +238,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if marker.exists() and not config.getoption("--keep-cluster"):
             provider.delete()
             marker.unlink(missing_ok=True)
-    except (ClusterError, WaitTimeoutError) as exc:
+            provider.config.lock_path.unlink(missing_ok=True)
+    except (ClusterError, WaitTimeoutError, ApiException, HTTPError, OSError) as exc:
+        # An unreachable API server must fail the run with one line, not an INTERNALERROR.
         if reporter is not None:
-            reporter.write_line(f"namespace leak check failed: {exc}", red=True)
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reporter.write_line(f"namespace leak check failed: {first}", red=True)
         _fail(session)
     finally:
+        if api is not None:
+            api.close()  # type: ignore[no-untyped-call]
         ledger.unlink(missing_ok=True)

@@ -183,9 +183,13 @@ def test_status_and_down(cli: Cli) -> None:
     cli.kind.on("get", "clusters", stdout=f"{cli.name}\n").on("delete", "cluster")
     status = cli.run("status")
     assert status.stdout == f"kind cluster {cli.name!r}: exists\n"
+    lock = cli.state / f"{cli.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.touch()  # left by a test run's create-or-reuse lock
     down = cli.run("down")
     assert down.returncode == 0
     assert cli.kind.calls()[-1][:4] == ["delete", "cluster", "--name", cli.name]
+    assert not lock.exists()
 
 
 def test_kubeconfig_before_up_is_one_line(cli: Cli) -> None:
