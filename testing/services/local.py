@@ -158,6 +158,37 @@ class LocalPostgres:
             entry = pwd.getpwnam(self.os_user)
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
+    def _initdb(self, pwfile: Path) -> subprocess.CompletedProcess[str]:
+        """Run initdb; a hang becomes a one-line LocalServiceError, not a traceback."""
+        try:
+            return subprocess.run(
+                [
+                    _pg_binary("initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    self.user,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=INITDB_TIMEOUT_S,
+                check=False,
+                user=self.os_user,
+                cwd=self.workdir,
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = exc.stderr or exc.stdout or b""
+            text = output.decode(errors="replace") if isinstance(output, bytes) else output
+            last = text.strip().splitlines()[-1:] or ["(no output)"]
+            raise LocalServiceError(
+                f"initdb did not finish within {exc.timeout:g}s (data dir {self.datadir}; "
+                f"its last output: {last[0]}); check the disk and the PostgreSQL install"
+            ) from None
+
     def start(self) -> PostgresEndpoint:
         if self.os_user is not None:
             try:
@@ -172,26 +203,10 @@ class LocalPostgres:
         pwfile.write_text(self.password.get_secret_value() + "\n")
         pwfile.chmod(0o600)
         self._chown(pwfile)
-        initdb = subprocess.run(
-            [
-                _pg_binary("initdb"),
-                "-D",
-                str(self.datadir),
-                "-U",
-                self.user,
-                f"--pwfile={pwfile}",
-                "--auth=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=INITDB_TIMEOUT_S,
-            check=False,
-            user=self.os_user,
-            cwd=self.workdir,
-        )
-        pwfile.unlink()
+        try:
+            initdb = self._initdb(pwfile)
+        finally:
+            pwfile.unlink(missing_ok=True)
         if initdb.returncode != 0:
             raise LocalServiceError(f"initdb failed: {tools.tail(initdb.stderr or initdb.stdout)}")
         self._process = _Process(
