@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ClusterError, PinError, ToolError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as exc:  # e.g. an unwritable TEST_STATE_DIR: the OS says which path
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_FAILURE
     return 0
 
 

@@ -232,3 +232,21 @@ def test_existing_up_and_down_touch_only_local_files(cli: Cli, tmp_path: Path) -
     assert cli.run("down", **env).returncode == 0
     assert not cli.kubeconfig.exists()
     assert source.read_text() == kubeconfig_for(server, context="team-cluster")
+
+
+def test_unwritable_state_dir_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    """TEST_STATE_DIR under a regular file: the local state cannot be written."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with ready_api() as (server, _):
+        source = tmp_path / "user-kubeconfig"
+        source.write_text(kubeconfig_for(server, context="team-cluster"))
+        env = {
+            "TEST_CLUSTER_PROVIDER": "existing",
+            "KUBECONFIG": str(source),
+            "TEST_STATE_DIR": str(blocker / "state"),
+        }
+        line = _one_error_line(cli.run("up", **env))
+    assert line.startswith("error: [Errno 20] Not a directory: ")
+    assert str(blocker) in line
+    assert blocker.read_text() == ""
