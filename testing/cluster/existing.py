@@ -176,10 +176,19 @@ def _merge(loaded: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
             ("users", "user"),
             ("contexts", "context"),
         ):
-            for entry in data.get(plural) or []:
+            entries = data.get(plural) or []
+            if not isinstance(entries, list):
+                raise ConfigError(f"kubeconfig {path}: {plural} is not a list")
+            for entry in entries:
                 if not isinstance(entry, dict) or "name" not in entry:
                     raise ConfigError(f"kubeconfig {path}: an entry of {plural} has no name")
-                body = dict(entry.get(singular) or {})
+                raw = entry.get(singular) or {}
+                if not isinstance(raw, dict):
+                    raise ConfigError(
+                        f"kubeconfig {path}: {plural} entry {str(entry['name'])!r} has a "
+                        f"{singular} that is not a mapping"
+                    )
+                body = dict(raw)
                 for key in _PATH_KEYS.get(singular, ()):
                     if body.get(key):
                         body[key] = str((path.parent / str(body[key])).resolve())

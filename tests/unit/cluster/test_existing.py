@@ -81,6 +81,26 @@ def test_invalid_yaml_is_named_with_its_line(tmp_path: Path) -> None:
     assert message.startswith(f"kubeconfig {bad} is not valid YAML (line ")
 
 
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            'clusters: [{name: x, cluster: "notamapping"}]\n',
+            "clusters entry 'x' has a cluster that is not a mapping",
+        ),
+        ("users: [{name: u, user: [1, 2]}]\n", "users entry 'u' has a user that is not a mapping"),
+        ("contexts: 7\n", "contexts is not a list"),
+    ],
+)
+def test_malformed_entry_names_the_file_and_the_entry(
+    tmp_path: Path, document: str, expected: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(document)
+    message = _one_line_config_error(_provider(tmp_path, KUBECONFIG=str(bad)))
+    assert message == f"kubeconfig {bad}: {expected}"
+
+
 @pytest.mark.requirement("CLU-009")
 def test_unknown_context_lists_the_known_ones(tmp_path: Path) -> None:
     kc = _kubeconfig(tmp_path / "kc", {"a": "https://a", "b": "https://b"}, current="a")
