@@ -94,17 +94,27 @@ def private_docker_daemon(
     env = dict(os.environ)
     if offline:
         env |= {"HTTP_PROXY": _DEAD_PROXY, "HTTPS_PROXY": _DEAD_PROXY, "NO_PROXY": ""}
-    log = (root / "dockerd.log").open("wb")
-    process = subprocess.Popen(
-        _argv(dockerd, root), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    daemon = DockerDaemon(root, process)
+    process: subprocess.Popen[bytes] | None = None
     try:
-        _wait_until_answering(daemon, start_timeout)
-        yield daemon
+        with (root / "dockerd.log").open("wb") as log:
+            try:
+                process = subprocess.Popen(
+                    _argv(dockerd, root),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise ContainerRuntimeUnavailableError(
+                    f"cannot start {dockerd}: {exc.strerror or exc}"
+                ) from None
+            daemon = DockerDaemon(root, process)
+            _wait_until_answering(daemon, start_timeout)
+            yield daemon
     finally:
-        _stop(process)
-        log.close()
+        if process is not None:
+            _stop(process)
         shutil.rmtree(root, ignore_errors=True)
 
 
