@@ -247,7 +247,15 @@ class Deployer:
                 ) from None
             conditions = (job.status.conditions if job.status else None) or []
             if any(c.type == "Failed" and c.status == "True" for c in conditions):
-                batch.delete_namespaced_job(name, self.namespace, propagation_policy="Foreground")
+                try:
+                    batch.delete_namespaced_job(
+                        name, self.namespace, propagation_policy="Foreground"
+                    )
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise PlatformError(
+                            f"deleting failed Job {name} failed: {exc.status} {exc.reason}"
+                        ) from None
                 wait_for_condition(
                     functools.partial(self._job_gone, name),
                     timeout=self.stage_timeout,
