@@ -34,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge.add_argument("output", type=Path)
     merge.add_argument("reports", type=Path, nargs="+")
     args = parser.parse_args(argv)
+    #: What a Ctrl-C interrupted, so its message says what was (and was not) cleaned up.
+    interrupted = "interrupted: nothing was started"
     try:
         if args.command == "shard":
             from testing.runner.shard import run_shard  # noqa: PLC0415 - pod-only path
@@ -55,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"the {provider.name} cluster runs no containers: the test runner needs kind "
                 "or an existing cluster (TEST_CLUSTER_PROVIDER=kind|existing)"
             )
+        interrupted = "interrupted during the image build: no runner Job was created"
         print(f"built and loaded {build_and_load(provider)}")
+        interrupted = "interrupted: the runner Job was deleted"
         result = run(api_client(provider.kubeconfig_path()), settings)
         print(f"{settings.shards} shard(s): {result.totals.summary()}; report: {result.report}")
         return 0 if result.ok else 1
@@ -70,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: the runner Job was deleted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
 
 

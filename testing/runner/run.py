@@ -53,7 +53,12 @@ class RunResult:
 
 def _pods(api: k8s_client.ApiClient, job: str, namespace: str) -> list[dict[str, Any]]:
     core = k8s_client.CoreV1Api(api)
-    listed = core.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={job}")
+    try:
+        listed = core.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={job}")
+    except ApiException as exc:
+        raise RunnerError(
+            f"listing the pods of Job {namespace}/{job} failed: {exc.status} {exc.reason}"
+        ) from None
     return [dict(api.sanitize_for_serialization(pod)) for pod in listed.items]  # type: ignore[no-untyped-call]
 
 
@@ -95,7 +100,14 @@ def collect(
         ]
         if not candidates:
             raise RunnerError(f"shard {shard} of Job {job} has no succeeded pod")
-        log = core.read_namespaced_pod_log(candidates[0]["metadata"]["name"], namespace)
+        pod = candidates[0]["metadata"]["name"]
+        try:
+            log = core.read_namespaced_pod_log(pod, namespace)
+        except ApiException as exc:
+            raise RunnerError(
+                f"reading the log of shard {shard}'s pod {namespace}/{pod} failed: "
+                f"{exc.status} {exc.reason}"
+            ) from None
         codes[shard], report = decode(str(log), shard=shard)
         path = out_dir / f"shard-{shard}.xml"
         path.write_bytes(report)
