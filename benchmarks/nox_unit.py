@@ -23,15 +23,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 def timed_nox(session: str, envdir: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "nox", "--envdir", str(envdir), "-s", session],
         cwd=REPO,
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
         timeout=1800,
     )
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+        raise SystemExit(
+            f"nox -s {session} failed; a benchmark of a failing run means nothing:\n{tail}"
+        )
+    return elapsed
 
 
 def summary(label: str, samples: list[float]) -> str:
