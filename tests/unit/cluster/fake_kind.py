@@ -149,28 +149,40 @@ def kubeconfig_for(server: str, context: str = "kind-test") -> str:
     )
 
 
-@contextmanager
-def ready_api() -> Iterator[tuple[str, list[str]]]:
-    """A local HTTP server that answers the two readiness requests as a ready API server would.
+@dataclass
+class ApiState:
+    """What the local API stand-in answers: ``/readyz`` status and body, and the SA."""
 
-    The fake kind writes kubeconfigs that point here, so ``create`` runs the real
-    readiness wait (testing.cluster.readiness) end to end without a control plane.
-    Yields the server URL and the list of paths requested.
+    readyz: tuple[int, str] = (200, "ok")
+    service_account: bool = True
+    seen: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def fake_api(state: ApiState) -> Iterator[str]:
+    """A local HTTP server answering the two readiness requests as ``state`` says.
+
+    Yields its URL. The states a unit test needs (an etcd check failing, ``/readyz`` ok
+    before the ``default`` service account exists) cannot be produced on demand by a
+    real control plane; the ready path against one is proven in tests/integration/cluster.
     """
-    seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            seen.append(self.path)
+            state.seen.append(self.path)
             if self.path.startswith("/readyz"):
-                self._answer(200, "text/plain", "ok")
+                status, body = state.readyz
+                self._answer(status, "text/plain", body)
             elif self.path == "/api/v1/namespaces/default/serviceaccounts/default":
-                body = {
-                    "apiVersion": "v1",
-                    "kind": "ServiceAccount",
-                    "metadata": {"name": "default", "namespace": "default"},
-                }
-                self._answer(200, "application/json", json.dumps(body))
+                if state.service_account:
+                    sa = {
+                        "apiVersion": "v1",
+                        "kind": "ServiceAccount",
+                        "metadata": {"name": "default", "namespace": "default"},
+                    }
+                    self._answer(200, "application/json", json.dumps(sa))
+                else:
+                    self._answer(404, "application/json", json.dumps({"kind": "Status"}))
             else:
                 self._answer(404, "text/plain", "not found")
 
@@ -189,7 +201,19 @@ def ready_api() -> Iterator[tuple[str, list[str]]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def ready_api() -> Iterator[tuple[str, list[str]]]:
+    """A ready API server stand-in; yields its URL and the list of paths requested.
+
+    The fake kind writes kubeconfigs that point here, so ``create`` runs the real
+    readiness wait (testing.cluster.readiness) end to end without a control plane.
+    """
+    state = ApiState()
+    with fake_api(state) as url:
+        yield url, state.seen
