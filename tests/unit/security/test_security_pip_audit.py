@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from testing import pins
 from testing.security import osv_snapshot, pip_audit_scan
@@ -32,16 +33,45 @@ REQUESTS_2_19_0 = (
     "requests==2.19.0 "
     "--hash=sha256:421cfc8d9dde7d6aff68196420afd86b88c65d77d8da9cf83f4ecad785d7b9d6\n"
 )
-# Clean in the October 2024 snapshot (its next advisory was published in 2025).
-REQUESTS_2_32_3 = (
-    "requests==2.32.3 "
-    "--hash=sha256:70761cfe03c773ceb22aa2f671b4757976145175cdfca038c02654d061d6dcc6\n"
+# The version uv.lock pins (with its wheel hash): clean in the 2026-07-23 snapshot, and it
+# must stay clean for `nox -s security` to pass, so it is the twin of the vulnerable pin.
+REQUESTS_CLEAN_VERSION = "2.34.2"
+REQUESTS_CLEAN = (
+    f"requests=={REQUESTS_CLEAN_VERSION} "
+    "--hash=sha256:2a0d60c172f83ac6ab31e4554906c0f3b3588d37b5cb939b1c061f4907e278e0\n"
 )
-
-
-#: What the real PyPA snapshot (October 2024) says about requests 2.19.0.
-REAL_REQUESTS_2_19_IDS = {"PYSEC-2018-28", "PYSEC-2023-74"}
+#: Advisories for requests 2.19.0 that every real snapshot since 2024 carries.
+KNOWN_REQUESTS_2_19_IDS = {"PYSEC-2018-28", "PYSEC-2023-74"}
 PLANTED_ID = "PLANTED-2018-0001"
+
+
+def affected_ids(db: Path, package: str, version: str) -> set[str]:
+    """Ids of the snapshot's records whose ECOSYSTEM ranges or version lists cover ``version``.
+
+    Read straight from the YAML files, independently of pip-audit and the loopback server,
+    so the expected set follows the snapshot in use instead of a list frozen on one date.
+    """
+    wanted = Version(version)
+    found: set[str] = set()
+    for path in sorted((db / "vulns" / package).glob("*.yaml")):
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for affected in record.get("affected") or []:
+            if version in (affected.get("versions") or []):
+                found.add(record["id"])
+            for span in affected.get("ranges") or []:
+                if span.get("type") != "ECOSYSTEM":
+                    continue
+                start, end = Version("0"), None
+                for event in span.get("events") or []:
+                    if "introduced" in event:
+                        start = Version(str(event["introduced"]))
+                    elif "fixed" in event:
+                        end = Version(str(event["fixed"]))
+                        if start <= wanted < end:
+                            found.add(record["id"])
+                if end is None and start <= wanted:
+                    found.add(record["id"])
+    return found
 
 
 def plant_snapshot(root: Path) -> Path:
@@ -85,7 +115,9 @@ def advisory_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def requests_2_19_ids(advisory_db: Path) -> set[str]:
     """The advisory ids the snapshot in use must report for requests 2.19.0."""
     planted = (advisory_db / "vulns" / "requests" / f"{PLANTED_ID}.yaml").is_file()
-    return {PLANTED_ID} if planted else REAL_REQUESTS_2_19_IDS
+    ids = affected_ids(advisory_db, "requests", "2.19.0")
+    assert planted or ids >= KNOWN_REQUESTS_2_19_IDS, f"snapshot lacks {KNOWN_REQUESTS_2_19_IDS}"
+    return ids
 
 
 @pytest.fixture
@@ -114,7 +146,7 @@ def test_vulnerable_pin_fails_and_fixed_twin_passes(
     date = (offline / "SNAPSHOT_DATE").read_text().strip()
     assert result.summary().endswith(f"against the OFFLINE advisory snapshot dated {date}")
 
-    requirements.write_text(REQUESTS_2_32_3)
+    requirements.write_text(REQUESTS_CLEAN)
     clean = pip_audit_scan.audit(requirements, tmp_path / "reports")
     assert clean.findings == []
     assert clean.checked == 1
@@ -124,7 +156,7 @@ def test_vulnerable_pin_fails_and_fixed_twin_passes(
 def test_unreachable_service_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pip_audit_scan.ADVISORY_DB_ENV, raising=False)
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text(REQUESTS_2_32_3)
+    requirements.write_text(REQUESTS_CLEAN)
     url = f"http://127.0.0.1:{closed_port()}/v1/query"
     with pytest.raises(ScanError) as caught:
         pip_audit_scan.audit(requirements, tmp_path / "reports", osv_url=url)
@@ -141,7 +173,7 @@ def test_service_answering_errors_fails_closed(
     """A reachable endpoint that answers every lookup with an HTTP error checked nothing either."""
     monkeypatch.delenv(pip_audit_scan.ADVISORY_DB_ENV, raising=False)
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text(REQUESTS_2_32_3)
+    requirements.write_text(REQUESTS_CLEAN)
     wrong = snapshot_url[0].replace("/v1/query", "/v1/nothing")  # answers 404
     with pytest.raises(ScanError, match=r"^pip-audit could not query .* NOT checked"):
         pip_audit_scan.audit(requirements, tmp_path / "reports", osv_url=wrong)
@@ -214,14 +246,14 @@ def test_server_answers_like_the_osv_query_api(
     assert status == 200
     assert {v["id"] for v in body["vulns"]} == requests_2_19_ids
     assert post(
-        url, {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": "2.32.3"}
+        url, {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": REQUESTS_CLEAN_VERSION}
     ) == (200, {})
     assert (
         post(url, {"package": {"name": "requests", "ecosystem": "npm"}, "version": "1"})[0] == 400
     )
     assert post(url.replace("/v1/query", "/v1/querybatch"), {})[0] == 404
     assert post(url, {"version": "1"})[0] == 400
-    assert {("requests", "2.19.0"), ("requests", "2.32.3")} <= log.answered
+    assert {("requests", "2.19.0"), ("requests", REQUESTS_CLEAN_VERSION)} <= log.answered
     assert ("requests", "1") not in log.answered  # the rejected query was not "answered"
 
 
