@@ -34,15 +34,35 @@ class ToolError(RuntimeError):
 
 @dataclass(frozen=True)
 class GoTool:
-    """A binary built by ``go install <package>@<version>``."""
+    """Binaries built by ``go install <package>@<version>`` into one cache directory.
+
+    ``name`` is the main binary; ``extra_packages`` are other commands of the same
+    module at the same version (containerd's shim and ``ctr``). ``cgo`` and ``tags``
+    exist for runc, whose seccomp support links libseccomp.
+    """
 
     name: str
     package: str
     version: str
+    extra_packages: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    cgo: bool = False
 
     @property
     def module_spec(self) -> str:
         return f"{self.package}@{self.version}"
+
+    @property
+    def install_specs(self) -> list[str]:
+        return [f"{package}@{self.version}" for package in (self.package, *self.extra_packages)]
+
+    @property
+    def binary_names(self) -> list[str]:
+        return [self.name, *(package.rsplit("/", 1)[-1] for package in self.extra_packages)]
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.name}-{self.version}"
 
 
 def cache_dir() -> Path:
@@ -62,6 +82,30 @@ def known_tools() -> dict[str, GoTool]:
         ),
         "kind": GoTool("kind", pins.pin("kind", "module"), pins.pin("kind")),
         "minio": GoTool("minio", pins.pin("minio", "module"), pins.pin("minio")),
+        "mc": GoTool("mc", pins.pin("mc", "module"), pins.pin("mc")),
+        "containerd": GoTool(
+            "containerd",
+            f"{pins.pin('containerd', 'module')}/cmd/containerd",
+            pins.pin("containerd"),
+            extra_packages=tuple(
+                f"{pins.pin('containerd', 'module')}/cmd/{name}"
+                for name in ("containerd-shim-runc-v2", "ctr")
+            ),
+        ),
+        "runc": GoTool(
+            "runc", pins.pin("runc", "module"), pins.pin("runc"), tags=("seccomp",), cgo=True
+        ),
+        "coredns": GoTool("coredns", pins.pin("coredns", "module"), pins.pin("coredns")),
+        "local-path-provisioner": GoTool(
+            "local-path-provisioner",
+            pins.pin("local-path-provisioner", "module"),
+            pins.pin("local-path-provisioner"),
+        ),
+        "kube-router": GoTool(
+            "kube-router",
+            f"{pins.pin('kube-router', 'module')}/cmd/kube-router",
+            pins.pin("kube-router"),
+        ),
     }
 
 
@@ -69,7 +113,7 @@ def go_binary() -> str:
     go = shutil.which("go")
     if go is None:
         raise ToolError(
-            "Go is not installed: install Go 1.24+ (https://go.dev/dl/ or your package manager) "
+            "Go is not installed: install Go 1.26+ (https://go.dev/dl/ or your package manager) "
             "so pinned tools can be built from source"
         )
     return go
@@ -81,18 +125,19 @@ def tail(text: str, lines: int = 20) -> str:
 
 def ensure_go_tool(tool: GoTool, *, timeout: float = BUILD_TIMEOUT_S) -> Path:
     """Return the cached binary for ``tool``, building it first if the cache lacks it."""
-    target_dir = cache_dir() / "tools" / f"{tool.name}-{tool.version}"
+    target_dir = cache_dir() / "tools" / tool.cache_name
     binary = target_dir / tool.name
-    if binary.is_file() and os.access(binary, os.X_OK):
+    if all(os.access(target_dir / name, os.X_OK) for name in tool.binary_names):
         return binary
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     # Build into a temporary sibling and rename, so an interrupted build leaves no
     # half-written binary that a later run would trust.
     staging = Path(tempfile.mkdtemp(prefix=f".{tool.name}-", dir=target_dir.parent))
-    env = {**os.environ, "GOBIN": str(staging), "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0")}
+    env = {**os.environ, "GOBIN": str(staging), "CGO_ENABLED": "1" if tool.cgo else "0"}
+    tags = [f"-tags={','.join(tool.tags)}"] if tool.tags else []
     try:
         result = subprocess.run(
-            [go_binary(), "install", "-trimpath", tool.module_spec],
+            [go_binary(), "install", "-trimpath", *tags, *tool.install_specs],
             env=env,
             capture_output=True,
             text=True,

@@ -52,10 +52,20 @@ BINARY_NAMES = (
     "kube-controller-manager",
     "kube-scheduler",
     "kubectl",
+    "kubelet",
+    "kube-proxy",
     "kwok",
     "kwokctl",
 )
-KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+#: kubelet and kube-proxy are what the ``local`` provider adds to this control plane.
+KUBE_COMMANDS = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kube-proxy",
+)
 STAGES_DIR = "kwok-stages"
 MANIFEST = "versions.json"
 #: kwok's stage directories (under ``kustomize/stage`` of its module) that the provider loads.
