@@ -18,6 +18,7 @@ from testing.cluster.base import (
 #: kwok build machinery is not loaded for a kind run.
 PROVIDERS: dict[str, str] = {
     "kind": "testing.cluster.kind:KindProvider",
+    "local": "testing.cluster.local:LocalProvider",
     "kwok": "testing.cluster.kwok:KwokProvider",
     "existing": "testing.cluster.existing:ExistingProvider",
 }
