@@ -36,17 +36,22 @@ from testing.k8s.client import api_client
 from testing.k8s.objects import K8sError
 from testing.k8s.port_forward import port_forward
 from testing.k8s.wait import wait_for_job
+from testing.platform import PlatformError
+from testing.platform.manifests import image_map, render
 from testing.polling import ConditionFailedError, WaitTimeoutError, wait_for_condition
 
 JOBS_FILE = Path(__file__).resolve().parents[1] / "k8s" / "demo" / "jobs.yaml"
 NAMESPACE = os.environ.get("TEST_PLATFORM_NAMESPACE", "ktp-platform")
-DASHBOARD_URL = os.environ.get("DEMO_DASHBOARD_URL", "http://127.0.0.1:8080/")
+DASHBOARD_NODE_PORT = 30080
 JOB_TIMEOUT_S = 900.0
 
 
-def job_objects(scale: int, path: Path = JOBS_FILE) -> list[dict[str, Any]]:
-    """The Job manifests with ``DEMO_SEED_SCALE`` set to ``scale`` in every container."""
-    jobs = [dict(obj) for obj in load_manifests([path])]
+def job_objects(
+    scale: int, path: Path = JOBS_FILE, images: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The Job manifests with ``DEMO_SEED_SCALE`` set to ``scale`` in every container, and
+    their image rendered like the platform's (``DEMO_IMAGE``, or the chosen source's)."""
+    jobs = render(load_manifests([path]), image_map() if images is None else images)
     for job in jobs:
         if job.get("kind") != "Job":
             raise DemoError(f"{path}: expected only Jobs, found {job.get('kind')}")
@@ -138,7 +143,8 @@ def run(scale: int) -> list[str]:
         for s in statuses
         for t in s.tables
     ]
-    return [*summary_lines(rows), "", f"dashboard: {DASHBOARD_URL}"]
+    url = os.environ.get("DEMO_DASHBOARD_URL") or provider.dashboard_url(DASHBOARD_NODE_PORT)
+    return [*summary_lines(rows), "", f"dashboard: {url}/"]
 
 
 def main() -> int:
@@ -149,7 +155,14 @@ def main() -> int:
         return 1
     try:
         print("\n".join(run(scale)))
-    except (DemoError, ClusterError, K8sError, WaitTimeoutError, ConditionFailedError) as exc:
+    except (
+        DemoError,
+        ClusterError,
+        K8sError,
+        PlatformError,
+        WaitTimeoutError,
+        ConditionFailedError,
+    ) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -124,6 +124,10 @@ class ClusterProvider(abc.ABC):
     def export_logs(self, destination: Path | None = None) -> Path:
         """Write the cluster's logs into ``destination`` (default: the diagnostics dir)."""
 
+    def dashboard_url(self, node_port: int) -> str:
+        """Where the host reaches a NodePort: kind maps 30080 to 127.0.0.1:8080 (kind-config)."""
+        return "http://127.0.0.1:8080" if node_port == 30080 else f"http://127.0.0.1:{node_port}"
+
     def status(self) -> str:
         """One line for humans: provider, name, and whether the cluster exists."""
         state = "exists" if self.exists() else "absent"

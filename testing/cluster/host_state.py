@@ -52,11 +52,16 @@ def _iptables_save(table: str) -> list[str]:
         return []
     try:
         done = subprocess.run(
-            [tool, "-t", table], capture_output=True, text=True, timeout=IPTABLES_TIMEOUT_S,
+            [tool, "-t", table],
+            capture_output=True,
+            text=True,
+            timeout=IPTABLES_TIMEOUT_S,
             check=False,
-        )  # fmt: skip
+        )
     except subprocess.TimeoutExpired:
-        raise ClusterError(f"iptables-save -t {table} ran longer than {IPTABLES_TIMEOUT_S}s") from None
+        raise ClusterError(
+            f"iptables-save -t {table} ran longer than {IPTABLES_TIMEOUT_S}s"
+        ) from None
     return [
         line
         for line in done.stdout.splitlines()
@@ -121,11 +126,7 @@ def owned_rule(line: str) -> bool:
 def cleaned_table(current: list[str], before: list[str]) -> list[str]:
     """``current`` without the Kubernetes/CNI chains and rules that ``before`` lacked."""
     kept_before = set(before)
-    return [
-        line
-        for line in current
-        if not owned_rule(line) or _normalise(line) in kept_before
-    ]
+    return [line for line in current if not owned_rule(line) or _normalise(line) in kept_before]
 
 
 def _restore_table(table: str, lines: list[str]) -> None:
@@ -135,9 +136,13 @@ def _restore_table(table: str, lines: list[str]) -> None:
     text = f"*{table}\n" + "\n".join(lines) + "\nCOMMIT\n"
     try:
         done = subprocess.run(
-            [tool, "--table", table], input=text, capture_output=True, text=True,
-            timeout=IPTABLES_TIMEOUT_S, check=False,
-        )  # fmt: skip
+            [tool, "--table", table],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=IPTABLES_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise ClusterError(f"iptables-restore ran longer than {IPTABLES_TIMEOUT_S}s") from None
     if done.returncode != 0:

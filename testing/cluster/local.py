@@ -102,8 +102,14 @@ def _free_ports(count: int) -> list[int]:
         return ports
 
 
-def _run(argv: list[str], *, what: str, timeout: float = COMMAND_TIMEOUT_S, check: bool = True,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def _run(
+    argv: list[str],
+    *,
+    what: str,
+    timeout: float = COMMAND_TIMEOUT_S,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
@@ -280,8 +286,11 @@ class LocalProvider(ClusterProvider):
                 self._start(binaries, runtime, choice.source, archives, wait_seconds, started)
             except BaseException:
                 if os.environ.get(KEEP_ON_FAILURE_ENV) == "1":
-                    print(f"local: kept for debugging ({KEEP_ON_FAILURE_ENV}=1); logs: "
-                          f"{self.logs_dir}; `nox -s down` removes it", file=sys.stderr)  # fmt: skip
+                    print(
+                        f"local: kept for debugging ({KEEP_ON_FAILURE_ENV}=1); logs: "
+                        f"{self.logs_dir}; `nox -s down` removes it",
+                        file=sys.stderr,
+                    )
                     raise
                 try:
                     self.delete()
@@ -315,7 +324,7 @@ class LocalProvider(ClusterProvider):
         except (OSError, ValueError):
             return False
 
-    def _start(
+    def _start(  # noqa: PLR0917 - one call site, every argument named there
         self,
         binaries: K8sBinaries,
         runtime: dict[str, Path],
@@ -364,17 +373,24 @@ class LocalProvider(ClusterProvider):
 
     def _make_pki(self) -> None:
         api_names = (
-            "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local", "localhost",
-        )  # fmt: skip
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+            "localhost",
+        )
         self.pki.create(
             [
                 Identity("etcd", "etcd", dns=("localhost",), ips=("127.0.0.1",), server=True),
                 Identity("apiserver-etcd-client", "kube-apiserver-etcd-client"),
                 Identity(
-                    "apiserver", "kube-apiserver", dns=api_names,
-                    ips=(NODE_IP, API_SERVICE_IP, "127.0.0.1"), server=True, client=False,
-                ),  # fmt: skip
+                    "apiserver",
+                    "kube-apiserver",
+                    dns=api_names,
+                    ips=(NODE_IP, API_SERVICE_IP, "127.0.0.1"),
+                    server=True,
+                    client=False,
+                ),
                 Identity(
                     "apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"
                 ),
@@ -383,9 +399,13 @@ class LocalProvider(ClusterProvider):
                 Identity("scheduler", "system:kube-scheduler"),
                 Identity("kubelet", f"system:node:{NODE_NAME}", "system:nodes"),
                 Identity(
-                    "kubelet-serving", NODE_NAME, dns=(NODE_NAME,), ips=(NODE_IP,),
-                    server=True, client=False,
-                ),  # fmt: skip
+                    "kubelet-serving",
+                    NODE_NAME,
+                    dns=(NODE_NAME,),
+                    ips=(NODE_IP,),
+                    server=True,
+                    client=False,
+                ),
                 Identity("kube-proxy", "system:kube-proxy"),
             ]
         )
@@ -393,7 +413,7 @@ class LocalProvider(ClusterProvider):
     def _spawn(self, component: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = (self.logs_dir / f"{component}.log").open("ab")
         try:
-            process = subprocess.Popen(  # noqa: S603 - argv built here from cached binaries
+            process = subprocess.Popen(
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -409,58 +429,93 @@ class LocalProvider(ClusterProvider):
         p, d = self.pki, self.dir
         etcd_url = f"https://127.0.0.1:{ports.etcd}"
         peer_url = f"https://127.0.0.1:{ports.etcd_peer}"
-        self._spawn("etcd", [
-            str(binaries.path("etcd")), "--name=node0", f"--data-dir={d / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=node0={peer_url}", "--listen-metrics-urls=",
-            "--client-cert-auth", f"--trusted-ca-file={p.crt('ca')}",
-            f"--cert-file={p.crt('etcd')}", f"--key-file={p.key('etcd')}",
-            "--peer-client-cert-auth", f"--peer-trusted-ca-file={p.crt('ca')}",
-            f"--peer-cert-file={p.crt('etcd')}", f"--peer-key-file={p.key('etcd')}",
-            "--log-level=warn",
-        ])  # fmt: skip
-        self._spawn("kube-apiserver", [
-            str(binaries.path("kube-apiserver")), f"--etcd-servers={etcd_url}",
-            f"--etcd-cafile={p.crt('ca')}", f"--etcd-certfile={p.crt('apiserver-etcd-client')}",
-            f"--etcd-keyfile={p.key('apiserver-etcd-client')}",
-            f"--bind-address={NODE_IP}", f"--advertise-address={NODE_IP}",
-            f"--secure-port={ports.api}",
-            f"--tls-cert-file={p.crt('apiserver')}", f"--tls-private-key-file={p.key('apiserver')}",
-            f"--client-ca-file={p.crt('ca')}",
-            f"--kubelet-client-certificate={p.crt('apiserver-kubelet-client')}",
-            f"--kubelet-client-key={p.key('apiserver-kubelet-client')}",
-            f"--kubelet-certificate-authority={p.crt('ca')}",
-            "--kubelet-preferred-address-types=InternalIP",
-            f"--service-account-key-file={d / 'pki' / 'sa.pub'}",
-            f"--service-account-signing-key-file={p.key('sa')}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true", "--anonymous-auth=false", "--profiling=false",
-        ])  # fmt: skip
+        self._spawn(
+            "etcd",
+            [
+                str(binaries.path("etcd")),
+                "--name=node0",
+                f"--data-dir={d / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=node0={peer_url}",
+                "--listen-metrics-urls=",
+                "--client-cert-auth",
+                f"--trusted-ca-file={p.crt('ca')}",
+                f"--cert-file={p.crt('etcd')}",
+                f"--key-file={p.key('etcd')}",
+                "--peer-client-cert-auth",
+                f"--peer-trusted-ca-file={p.crt('ca')}",
+                f"--peer-cert-file={p.crt('etcd')}",
+                f"--peer-key-file={p.key('etcd')}",
+                "--log-level=warn",
+            ],
+        )
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(binaries.path("kube-apiserver")),
+                f"--etcd-servers={etcd_url}",
+                f"--etcd-cafile={p.crt('ca')}",
+                f"--etcd-certfile={p.crt('apiserver-etcd-client')}",
+                f"--etcd-keyfile={p.key('apiserver-etcd-client')}",
+                f"--bind-address={NODE_IP}",
+                f"--advertise-address={NODE_IP}",
+                f"--secure-port={ports.api}",
+                f"--tls-cert-file={p.crt('apiserver')}",
+                f"--tls-private-key-file={p.key('apiserver')}",
+                f"--client-ca-file={p.crt('ca')}",
+                f"--kubelet-client-certificate={p.crt('apiserver-kubelet-client')}",
+                f"--kubelet-client-key={p.key('apiserver-kubelet-client')}",
+                f"--kubelet-certificate-authority={p.crt('ca')}",
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--service-account-key-file={d / 'pki' / 'sa.pub'}",
+                f"--service-account-signing-key-file={p.key('sa')}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                "--allow-privileged=true",
+                "--anonymous-auth=false",
+                "--profiling=false",
+            ],
+        )
 
     def _start_controllers(self, binaries: K8sBinaries, ports: _Ports) -> None:
         """After /readyz: they exit at once if RBAC's bootstrap roles are not there yet."""
         p, d = self.pki, self.dir
         common = ["--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false"]
         kcm = d / "controller-manager.kubeconfig"
-        self._spawn("kube-controller-manager", [
-            str(binaries.path("kube-controller-manager")), *common,
-            f"--secure-port={ports.controller_manager}", f"--kubeconfig={kcm}",
-            f"--authentication-kubeconfig={kcm}", f"--authorization-kubeconfig={kcm}",
-            f"--service-account-private-key-file={p.key('sa')}", f"--root-ca-file={p.crt('ca')}",
-            f"--cluster-signing-cert-file={p.crt('ca')}",
-            f"--cluster-signing-key-file={p.key('ca')}",
-            "--use-service-account-credentials=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-        ])  # fmt: skip
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(binaries.path("kube-controller-manager")),
+                *common,
+                f"--secure-port={ports.controller_manager}",
+                f"--kubeconfig={kcm}",
+                f"--authentication-kubeconfig={kcm}",
+                f"--authorization-kubeconfig={kcm}",
+                f"--service-account-private-key-file={p.key('sa')}",
+                f"--root-ca-file={p.crt('ca')}",
+                f"--cluster-signing-cert-file={p.crt('ca')}",
+                f"--cluster-signing-key-file={p.key('ca')}",
+                "--use-service-account-credentials=true",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+            ],
+        )
         sched = d / "scheduler.kubeconfig"
-        self._spawn("kube-scheduler", [
-            str(binaries.path("kube-scheduler")), *common, f"--secure-port={ports.scheduler}",
-            f"--kubeconfig={sched}", f"--authentication-kubeconfig={sched}",
-            f"--authorization-kubeconfig={sched}",
-        ])  # fmt: skip
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(binaries.path("kube-scheduler")),
+                *common,
+                f"--secure-port={ports.scheduler}",
+                f"--kubeconfig={sched}",
+                f"--authentication-kubeconfig={sched}",
+                f"--authorization-kubeconfig={sched}",
+            ],
+        )
 
     def _kubectl(self, binaries: K8sBinaries) -> tuple[list[str], dict[str, str]]:
         argv = [str(binaries.path("kubectl")), f"--kubeconfig={self.kubeconfig_path()}"]
@@ -472,13 +527,22 @@ class LocalProvider(ClusterProvider):
         def ready() -> bool:
             if not self._running("kube-apiserver") or not self._running("etcd"):
                 raise TerminalFailure(f"the control plane exited\n{self._explain_dead()}")
-            done = _run([*kubectl, "get", "--raw=/readyz", "--request-timeout=5s"],
-                        what="kubectl get --raw=/readyz", check=False, timeout=15, env=env)  # fmt: skip
+            done = _run(
+                [*kubectl, "get", "--raw=/readyz", "--request-timeout=5s"],
+                what="kubectl get --raw=/readyz",
+                check=False,
+                timeout=15,
+                env=env,
+            )
             return done.returncode == 0
 
         try:
-            wait_for_condition(ready, timeout=timeout, description="kube-apiserver /readyz",
-                               backoff=Backoff(initial=0.2, factor=1.5, maximum=1.0))  # fmt: skip
+            wait_for_condition(
+                ready,
+                timeout=timeout,
+                description="kube-apiserver /readyz",
+                backoff=Backoff(initial=0.2, factor=1.5, maximum=1.0),
+            )
         except (WaitTimeoutError, ConditionFailedError) as exc:
             raise ClusterError(f"{exc}\n{self._explain_dead()}") from None
 
@@ -558,11 +622,19 @@ state = '{self.run_dir / "containerd"}'
         ctr = str(runtime["containerd"].parent / "ctr")
         try:
             wait_for_condition(
-                lambda: _run([ctr, "--address", str(self.containerd_socket), "version"],
-                             what="ctr version", check=False, timeout=10).returncode == 0,
-                timeout=60, description="containerd to answer",
+                lambda: (
+                    _run(
+                        [ctr, "--address", str(self.containerd_socket), "version"],
+                        what="ctr version",
+                        check=False,
+                        timeout=10,
+                    ).returncode
+                    == 0
+                ),
+                timeout=60,
+                description="containerd to answer",
                 backoff=Backoff(initial=0.1, factor=1.5, maximum=1.0),
-            )  # fmt: skip
+            )
         except WaitTimeoutError:
             raise ClusterError(f"containerd did not start\n{self._explain_dead()}") from None
 
@@ -595,8 +667,11 @@ state = '{self.run_dir / "containerd"}'
     def _import(self, runtime: dict[str, Path], archives: dict[str, Path | None]) -> None:
         for key, archive in archives.items():
             if archive is not None:
-                _run([*self._ctr(runtime), "images", "import", "--local", str(archive)],
-                     what=f"importing the {key} image", timeout=600)  # fmt: skip
+                _run(
+                    [*self._ctr(runtime), "images", "import", "--local", str(archive)],
+                    what=f"importing the {key} image",
+                    timeout=600,
+                )
 
     def _start_kubelet(self, binaries: K8sBinaries, ports: _Ports) -> None:
         p = self.pki
@@ -639,12 +714,18 @@ state = '{self.run_dir / "containerd"}'
         path = self.dir / "kubelet.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         self._make_cgroup_root()
-        self._spawn("kubelet", [
-            str(binaries.path("kubelet")), f"--config={path}",
-            f"--kubeconfig={self.dir / 'kubelet.kubeconfig'}",
-            f"--root-dir={self.dir / 'kubelet'}", f"--hostname-override={NODE_NAME}",
-            f"--node-ip={NODE_IP}", "--v=1",
-        ])  # fmt: skip
+        self._spawn(
+            "kubelet",
+            [
+                str(binaries.path("kubelet")),
+                f"--config={path}",
+                f"--kubeconfig={self.dir / 'kubelet.kubeconfig'}",
+                f"--root-dir={self.dir / 'kubelet'}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={NODE_IP}",
+                "--v=1",
+            ],
+        )
 
     def _make_cgroup_root(self) -> None:
         """The kubelet's ``cgroupRoot`` must exist in every hierarchy; ``down`` removes it."""
@@ -670,8 +751,12 @@ state = '{self.run_dir / "containerd"}'
             "metricsBindAddress": f"127.0.0.1:{ports.proxy_metrics}",
             "healthzBindAddress": f"127.0.0.1:{ports.proxy_healthz}",
             # Leave the host's conntrack sysctls alone.
-            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
-                          "tcpCloseWaitTimeout": "0s"},  # fmt: skip
+            "conntrack": {
+                "maxPerCore": 0,
+                "min": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            },
             # NodePorts on the node address only: no route_localnet change on the host.
             "nodePortAddresses": [f"{NODE_IP}/32"],
         }
@@ -693,11 +778,17 @@ state = '{self.run_dir / "containerd"}'
         rendered = self.dir / "addons.yaml"
         rendered.write_text(text, encoding="utf-8")
         _run(
-            [str(binaries.path("kubectl")), f"--kubeconfig={self.kubeconfig_path()}",
-             "apply", "--server-side", "-f", str(rendered)],
+            [
+                str(binaries.path("kubectl")),
+                f"--kubeconfig={self.kubeconfig_path()}",
+                "apply",
+                "--server-side",
+                "-f",
+                str(rendered),
+            ],
             what="applying CoreDNS and the local-path provisioner",
             env={**_base_env(), "KUBECACHEDIR": str(self.dir / "kube-cache")},
-        )  # fmt: skip
+        )
 
     def _wait_node_and_addons(self, binaries: K8sBinaries, timeout: float) -> None:
         kubectl = [str(binaries.path("kubectl")), f"--kubeconfig={self.kubeconfig_path()}"]
@@ -707,26 +798,49 @@ state = '{self.run_dir / "containerd"}'
         def registered() -> bool:
             if not self._running("kubelet"):
                 raise TerminalFailure(f"kubelet exited\n{self._explain_dead()}")
-            return _run([*kubectl, "get", f"node/{NODE_NAME}"], what="kubectl get node",
-                        check=False, timeout=20, env=env).returncode == 0  # fmt: skip
+            return (
+                _run(
+                    [*kubectl, "get", f"node/{NODE_NAME}"],
+                    what="kubectl get node",
+                    check=False,
+                    timeout=20,
+                    env=env,
+                ).returncode
+                == 0
+            )
 
         try:
-            wait_for_condition(registered, timeout=timeout, description="the node to register",
-                               backoff=Backoff(initial=0.2, factor=1.5, maximum=1.0))  # fmt: skip
+            wait_for_condition(
+                registered,
+                timeout=timeout,
+                description="the node to register",
+                backoff=Backoff(initial=0.2, factor=1.5, maximum=1.0),
+            )
         except (WaitTimeoutError, ConditionFailedError) as exc:
             raise ClusterError(f"{exc}; logs: {self.logs_dir}") from None
         steps = [
             (["wait", "--for=condition=Ready", f"node/{NODE_NAME}"], "the node to be Ready"),
             (["-n", "kube-system", "rollout", "status", "deployment/coredns"], "CoreDNS"),
-            (["-n", "local-path-storage", "rollout", "status",
-              "deployment/local-path-provisioner"], "the local-path provisioner"),
-        ]  # fmt: skip
+            (
+                [
+                    "-n",
+                    "local-path-storage",
+                    "rollout",
+                    "status",
+                    "deployment/local-path-provisioner",
+                ],
+                "the local-path provisioner",
+            ),
+        ]
         for args, what in steps:
             left = max(deadline - time.monotonic(), 5.0)
             done = _run(
-                [*kubectl, *args, f"--timeout={int(left)}s"], what=f"waiting for {what}",
-                timeout=left + 15, check=False, env=env,
-            )  # fmt: skip
+                [*kubectl, *args, f"--timeout={int(left)}s"],
+                what=f"waiting for {what}",
+                timeout=left + 15,
+                check=False,
+                env=env,
+            )
             if done.returncode != 0:
                 raise ClusterError(
                     f"{what} did not become ready: {done.stderr.strip()[-300:]}\n"
@@ -804,9 +918,7 @@ state = '{self.run_dir / "containerd"}'
         prefixes = (str(self.dir) + "/", str(self.run_dir) + "/")
         for _ in range(5):
             lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
-            points = [
-                line.split()[4].replace("\\040", " ") for line in lines
-            ]
+            points = [line.split()[4].replace("\\040", " ") for line in lines]
             ours = [p for p in points if p.startswith(prefixes)]
             if not ours:
                 return
@@ -827,8 +939,11 @@ state = '{self.run_dir / "containerd"}'
         if not archive.is_file():
             raise ClusterError(f"image archive {archive} does not exist")
         runtime = {"containerd": tools.resolve("containerd")}
-        _run([*self._ctr(runtime), "images", "import", "--local", str(archive)],
-             what=f"importing {archive.name}", timeout=600)  # fmt: skip
+        _run(
+            [*self._ctr(runtime), "images", "import", "--local", str(archive)],
+            what=f"importing {archive.name}",
+            timeout=600,
+        )
 
     def export_logs(self, destination: Path | None = None) -> Path:
         target = destination or self.config.diagnostics_dir

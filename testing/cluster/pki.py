@@ -79,12 +79,26 @@ class Pki:
         _run([openssl, "genrsa", "-out", "ca.key", "2048"], cwd)
         _private(self.key("ca"))
         _run(
-            [openssl, "req", "-x509", "-new", "-key", "ca.key", "-days", DAYS, "-subj",
-             "/CN=ktp-local-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-             "-out", "ca.crt"],
+            [
+                openssl,
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "ca.key",
+                "-days",
+                DAYS,
+                "-subj",
+                "/CN=ktp-local-ca",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+                "-out",
+                "ca.crt",
+            ],
             cwd,
-        )  # fmt: skip
+        )
         _run([openssl, "genrsa", "-out", "sa.key", "2048"], cwd)
         _private(self.key("sa"))
         _run([openssl, "rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], cwd)
@@ -108,16 +122,40 @@ class Pki:
         _run([openssl, "genrsa", "-out", f"{who.stem}.key", "2048"], cwd)
         _private(self.key(who.stem))
         _run(
-            [openssl, "req", "-new", "-key", f"{who.stem}.key", "-subj", subject,
-             "-out", f"{who.stem}.csr"],
+            [
+                openssl,
+                "req",
+                "-new",
+                "-key",
+                f"{who.stem}.key",
+                "-subj",
+                subject,
+                "-out",
+                f"{who.stem}.csr",
+            ],
             cwd,
-        )  # fmt: skip
+        )
         _run(
-            [openssl, "x509", "-req", "-in", f"{who.stem}.csr", "-CA", "ca.crt", "-CAkey",
-             "ca.key", "-CAcreateserial", "-days", DAYS, "-extfile", ext_file.name,
-             "-out", f"{who.stem}.crt"],
+            [
+                openssl,
+                "x509",
+                "-req",
+                "-in",
+                f"{who.stem}.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                DAYS,
+                "-extfile",
+                ext_file.name,
+                "-out",
+                f"{who.stem}.crt",
+            ],
             cwd,
-        )  # fmt: skip
+        )
         for leftover in (ext_file, cwd / f"{who.stem}.csr"):
             leftover.unlink(missing_ok=True)
 

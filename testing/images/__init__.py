@@ -83,7 +83,8 @@ def choose_source(provider_name: str, environ: Mapping[str, str] | None = None) 
     if explicit:
         if explicit not in SOURCES:
             raise ImageError(
-                f"{IMAGE_SOURCE_ENV}={explicit!r} is not a source: choose one of {', '.join(SOURCES)}"
+                f"{IMAGE_SOURCE_ENV}={explicit!r} is not a source: "
+                f"choose one of {', '.join(SOURCES)}"
             )
         return Choice(explicit, f"{IMAGE_SOURCE_ENV}={explicit}")
     if provider_name == "local":

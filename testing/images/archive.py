@@ -92,8 +92,9 @@ class LayerWriter:
                 continue
             self._seen.add(path)
             last = i == len(parts)
-            info = self._info(path, tarfile.DIRTYPE, mode if last else 0o755, *(
-                (uid, gid) if last else (0, 0)))  # fmt: skip
+            info = self._info(
+                path, tarfile.DIRTYPE, mode if last else 0o755, *((uid, gid) if last else (0, 0))
+            )
             self._tar.addfile(info)
 
     def file(self, name: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
@@ -169,10 +170,13 @@ def write_archive(out: Path, reference: str, layers: list[Layer], config: ImageC
             "size": len(config_bytes),
         },
         "layers": [
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": f"sha256:{d}",
-             "size": size}
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": f"sha256:{d}",
+                "size": size,
+            }
             for d, size in zip(diff_ids, layer_sizes, strict=True)
-        ],  # fmt: skip
+        ],
     }
     oci_bytes = json.dumps(oci_manifest, sort_keys=True).encode()
     oci_digest = hashlib.sha256(oci_bytes).hexdigest()

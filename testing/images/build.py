@@ -64,7 +64,17 @@ def docker_build(key: str, ref: str, dockerfile: str, *, say: Callable[[str], No
         )
     say(f"images: docker build {ref} from {dockerfile}")
     run(
-        [docker, "build", "--tag", ref, "--file", str(pins.REPO_ROOT / dockerfile),
-         "--build-arg", f"PYTHON_IMAGE={pins.pin('images', 'python')}", str(pins.REPO_ROOT)],
-        what=f"docker build of {ref}", timeout=DOCKER_BUILD_TIMEOUT_S,
-    )  # fmt: skip
+        [
+            docker,
+            "build",
+            "--tag",
+            ref,
+            "--file",
+            str(pins.REPO_ROOT / dockerfile),
+            "--build-arg",
+            f"PYTHON_IMAGE={pins.pin('images', 'python')}",
+            str(pins.REPO_ROOT),
+        ],
+        what=f"docker build of {ref}",
+        timeout=DOCKER_BUILD_TIMEOUT_S,
+    )

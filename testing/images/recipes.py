@@ -28,18 +28,26 @@ MMDEBSTRAP_TIMEOUT_S = 1200
 COMMAND_TIMEOUT_S = 900
 PY_DIRS_SKIP = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache")
 PASSWD = (
-    "root:x:0:0:root:/root:/bin/sh\n"
+    "root:x:0:0:root:/root:/bin/sh\n"  # noqa: S105 - /etc/passwd lines, no secret
     "postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n"
     "minio:x:1000:1000:MinIO:/tmp:/sbin/nologin\n"
     "app:x:10001:10001:app:/tmp:/sbin/nologin\n"
     "nonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
 )
-GROUP = "root:x:0:\npostgres:x:999:\nminio:x:1000:\napp:x:10001:\nnonroot:x:65532:\nnogroup:x:65534:\n"
+GROUP = (
+    "root:x:0:\npostgres:x:999:\nminio:x:1000:\napp:x:10001:\nnonroot:x:65532:\nnogroup:x:65534:\n"
+)
 
 
-def run(argv: list[str], *, what: str, timeout: float = COMMAND_TIMEOUT_S,
-        cwd: Path | None = None, env: dict[str, str] | None = None) -> str:  # fmt: skip
+def run(
+    argv: list[str],
+    *,
+    what: str,
+    timeout: float = COMMAND_TIMEOUT_S,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run a build step; failure or overrun is one ImageError line with the output's tail."""
     try:
         done = subprocess.run(
@@ -69,7 +77,7 @@ def _tree_digest(*roots: Path) -> str:
 def _base_files(layer: LayerWriter) -> None:
     layer.file("/etc/passwd", PASSWD.encode())
     layer.file("/etc/group", GROUP.encode())
-    layer.directory("/tmp", 0o1777)
+    layer.directory("/tmp", 0o1777)  # noqa: S108 - the image's own /tmp
     certs = Path("/etc/ssl/certs/ca-certificates.crt")
     if certs.is_file():
         layer.file("/etc/ssl/certs/ca-certificates.crt", certs.read_bytes())
@@ -94,7 +102,9 @@ def _go_inputs(tool: str) -> Callable[[], list[str]]:
     return inputs
 
 
-def _go_image(tool: str, entrypoint: list[str]) -> Callable[[Path], tuple[list[Layer], ImageConfig]]:
+def _go_image(
+    tool: str, entrypoint: list[str]
+) -> Callable[[Path], tuple[list[Layer], ImageConfig]]:
     def build(work: Path) -> tuple[list[Layer], ImageConfig]:
         binary = tools.resolve(tool)
         layer = LayerWriter(work / "layer.tar")
@@ -108,8 +118,10 @@ def _go_image(tool: str, entrypoint: list[str]) -> Callable[[Path], tuple[list[L
 
 def _pause(work: Path) -> tuple[list[Layer], ImageConfig]:
     binary = work / "pause"
-    run(["gcc", "-static", "-Os", "-s", "-o", str(binary), str(HERE / "pause.c")],
-        what="compiling pause.c (gcc -static)")  # fmt: skip
+    run(
+        ["gcc", "-static", "-Os", "-s", "-o", str(binary), str(HERE / "pause.c")],
+        what="compiling pause.c (gcc -static)",
+    )
     layer = LayerWriter(work / "layer.tar")
     layer.file("/pause", binary.read_bytes(), 0o755)
     return [layer.close()], ImageConfig(entrypoint=["/pause"], user="65535:65535")
@@ -125,8 +137,9 @@ def _busybox_path() -> Path:
 
 
 def _helper_inputs() -> list[str]:
-    version = run(["dpkg-query", "-W", "-f=${Version}", "busybox-static"],
-                  what="dpkg-query busybox-static")  # fmt: skip
+    version = run(
+        ["dpkg-query", "-W", "-f=${Version}", "busybox-static"], what="dpkg-query busybox-static"
+    )
     return [f"busybox-static={version}"]
 
 
@@ -146,41 +159,58 @@ def _debian(key: str) -> str:
     return pins.pin("debian", key)
 
 
+def _sources() -> list[str]:
+    suite, main, security = _debian("suite"), _debian("mirror"), _debian("security_mirror")
+    return [
+        f"deb {main} {suite} main",
+        f"deb {main} {suite}-updates main",
+        f"deb {security} {suite}-security main",
+    ]
+
+
 def rootfs(work: Path, packages: list[str], *, hooks: tuple[str, ...] = ()) -> Layer:
     """A minbase Debian root filesystem with ``packages`` (exact versions), as a layer."""
     if shutil.which("mmdebstrap") is None:
         raise ImageError("mmdebstrap is not installed: `apt-get install mmdebstrap`")
     out = work / "rootfs.tar"
     argv = [
-        "mmdebstrap", "--quiet", "--variant=minbase", "--mode=root", "--format=tar",
+        "mmdebstrap",
+        "--quiet",
+        "--variant=minbase",
+        "--mode=root",
+        "--format=tar",
         f"--include={','.join(packages)}",
-        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
-        "--customize-hook=rm -rf \"$1\"/var/cache/apt \"$1\"/var/lib/apt/lists",
+        '--customize-hook=rm -rf "$1"/var/cache/apt "$1"/var/lib/apt/lists',
         *(f"--essential-hook={hook}" for hook in hooks),
-        _debian("suite"), str(out), _debian("mirror"),
-    ]  # fmt: skip
+        _debian("suite"),
+        str(out),
+        *_sources(),
+    ]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SOURCE_DATE_EPOCH": "0", "LANG": "C.UTF-8"}
     run(argv, what=f"mmdebstrap {' '.join(packages)}", timeout=MMDEBSTRAP_TIMEOUT_S, env=env)
     return Layer(out)
 
 
 def _postgres_inputs() -> list[str]:
-    return [_debian("suite"), _debian("postgresql"), _tree_digest(HERE / "postgres-entrypoint.sh")]
+    return [*_sources(), _debian("postgresql"), _tree_digest(HERE / "postgres-entrypoint.sh")]
 
 
 def _postgres(work: Path) -> tuple[list[Layer], ImageConfig]:
+    # The official image's uid/gid 999, in place before the package's postinst looks it up.
     hooks = (
-        'chroot "$1" groupadd --gid 999 postgres',
-        'chroot "$1" useradd --uid 999 --gid 999 --home-dir /var/lib/postgresql --shell /bin/sh '
-        "postgres",
+        "echo 'postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh' >> \"$1\"/etc/passwd",
+        "echo 'postgres:x:999:' >> \"$1\"/etc/group",
         'mkdir -p "$1"/etc/postgresql-common',
         "echo 'create_main_cluster = false' > \"$1\"/etc/postgresql-common/createcluster.conf",
     )
     base = rootfs(work, [_debian("postgresql")], hooks=hooks)
     layer = LayerWriter(work / "entry.tar")
-    layer.file("/usr/local/bin/docker-entrypoint.sh",
-               (HERE / "postgres-entrypoint.sh").read_bytes(), 0o755)  # fmt: skip
+    layer.file(
+        "/usr/local/bin/docker-entrypoint.sh", (HERE / "postgres-entrypoint.sh").read_bytes(), 0o755
+    )
     layer.directory("/var/lib/postgresql/data", 0o700, 999, 999)
     layer.directory("/var/run/postgresql", 0o2775, 999, 999)
     config = ImageConfig(
@@ -217,25 +247,60 @@ def _python_inputs(groups: tuple[str, ...], trees: tuple[str, ...]) -> Callable[
 
 
 def _python_image(
-    groups: tuple[str, ...], trees: tuple[str, ...], *, project: bool,
-    entrypoint: list[str] | None, cmd: list[str],
-) -> Callable[[Path], tuple[list[Layer], ImageConfig]]:  # fmt: skip
+    groups: tuple[str, ...],
+    trees: tuple[str, ...],
+    *,
+    project: bool,
+    entrypoint: list[str] | None,
+    cmd: list[str],
+) -> Callable[[Path], tuple[list[Layer], ImageConfig]]:
     def build(work: Path) -> tuple[list[Layer], ImageConfig]:
         base = rootfs(work, [_debian("python"), _debian("ca-certificates")])
         requirements = work / "requirements.txt"
-        run([_uv(), "export", "--locked", "--no-default-groups", "--no-emit-project",
-             *(f"--group={g}" for g in groups), "--format=requirements-txt",
-             f"--output-file={requirements}"],
-            what="uv export of the locked requirements", cwd=pins.REPO_ROOT)  # fmt: skip
+        run(
+            [
+                _uv(),
+                "export",
+                "--locked",
+                "--no-default-groups",
+                "--no-emit-project",
+                *(f"--group={g}" for g in groups),
+                "--format=requirements-txt",
+                f"--output-file={requirements}",
+            ],
+            what="uv export of the locked requirements",
+            cwd=pins.REPO_ROOT,
+        )
         site = work / "site-packages"
-        target = ["--target", str(site), "--python-platform", "x86_64-manylinux_2_36",
-                  "--python-version", "3.11"]  # fmt: skip
-        run([_uv(), "pip", "install", "--quiet", "--no-deps", "--require-hashes",
-             "-r", str(requirements), *target],
-            what="installing the locked wheels", cwd=work)  # fmt: skip
+        target = [
+            "--target",
+            str(site),
+            "--python-platform",
+            "x86_64-manylinux_2_36",
+            "--python-version",
+            "3.11",
+        ]
+        run(
+            [
+                _uv(),
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                "-r",
+                str(requirements),
+                *target,
+            ],
+            what="installing the locked wheels",
+            cwd=work,
+        )
         if project:
-            run([_uv(), "pip", "install", "--quiet", "--no-deps", str(pins.REPO_ROOT), *target],
-                what="installing the project (for its pytest plugin entry point)", cwd=work)
+            run(
+                [_uv(), "pip", "install", "--quiet", "--no-deps", str(pins.REPO_ROOT), *target],
+                what="installing the project (for its pytest plugin entry point)",
+                cwd=work,
+            )
         layer = LayerWriter(work / "app.tar")
         _base_files(layer)
         layer.symlink("/usr/local/bin/python", "/usr/bin/python3.11")
@@ -252,7 +317,7 @@ def _python_image(
                 "PYTHONPATH": "/app:/app/site-packages",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONUNBUFFERED": "1",
-                "HOME": "/tmp",
+                "HOME": "/tmp",  # noqa: S108 - inside the image (an emptyDir in the pod)
             },
             user="10001:10001",
             workdir="/app",
@@ -268,23 +333,40 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         Recipe("pause", "pause", lambda: [_tree_digest(HERE / "pause.c")], _pause),
         Recipe("coredns", "coredns", _go_inputs("coredns"), _go_image("coredns", ["coredns"])),
-        Recipe("local-path-provisioner", "local-path-provisioner",
-               _go_inputs("local-path-provisioner"),
-               _go_image("local-path-provisioner", ["local-path-provisioner"])),  # fmt: skip
+        Recipe(
+            "local-path-provisioner",
+            "local-path-provisioner",
+            _go_inputs("local-path-provisioner"),
+            _go_image("local-path-provisioner", ["local-path-provisioner"]),
+        ),
         Recipe("local-path-helper", "local-path-helper", _helper_inputs, _helper),
         Recipe("minio", "minio", _go_inputs("minio"), _go_image("minio", ["minio"])),
         Recipe("minio-mc", "mc", _go_inputs("mc"), _go_image("mc", ["mc"])),
         Recipe("postgres", "postgres", _postgres_inputs, _postgres),
         Recipe(
-            "demo", "demo", _python_inputs(("demo",), ("demo",)),
-            _python_image(("demo",), ("demo",), project=False,
-                          entrypoint=["python", "-m", "demo"], cmd=["run"]),
-        ),  # fmt: skip
+            "demo",
+            "demo",
+            _python_inputs(("demo",), ("demo",)),
+            _python_image(
+                ("demo",),
+                ("demo",),
+                project=False,
+                entrypoint=["python", "-m", "demo"],
+                cmd=["run"],
+            ),
+        ),
         Recipe(
-            "tests", "tests", _python_inputs(("test",), ("demo", "testing", "tests")),
-            _python_image(("test",), ("demo", "testing", "tests"), project=True,
-                          entrypoint=None, cmd=["python", "-m", "testing.runner", "shard"]),
-        ),  # fmt: skip
+            "tests",
+            "tests",
+            _python_inputs(("test",), ("demo", "testing", "tests")),
+            _python_image(
+                ("test",),
+                ("demo", "testing", "tests"),
+                project=True,
+                entrypoint=None,
+                cmd=["python", "-m", "testing.runner", "shard"],
+            ),
+        ),
     )
 }
 

@@ -13,8 +13,8 @@ from testing.cluster import ClusterError, get_provider
 from testing.k8s.client import api_client
 from testing.k8s.objects import K8sError
 from testing.platform import PlatformError
-from testing.platform.deploy import Deployer, ensure_local_images, table
-from testing.platform.manifests import render_all
+from testing.platform.deploy import DASHBOARD_NODE_PORT, Deployer, ensure_images, table
+from testing.platform.manifests import image_map, render_all
 from testing.polling import ConditionFailedError, WaitTimeoutError
 
 TIMEOUT_ENV = "TEST_DEPLOY_TIMEOUT"
@@ -28,11 +28,15 @@ def _deploy(timeout: float) -> int:
 
     def before(stage: str) -> None:
         print(f"  stage {stage} ...", flush=True)
-        if stage == "dashboard" and provider.runs_containers:
-            ensure_local_images(provider)
 
+    source = ensure_images(provider) if provider.runs_containers else None
     result = Deployer(
-        api, runs_containers=provider.runs_containers, stage_timeout=timeout, before_stage=before
+        api,
+        runs_containers=provider.runs_containers,
+        stage_timeout=timeout,
+        before_stage=before,
+        images=image_map(source=source),
+        dashboard_url=provider.dashboard_url(DASHBOARD_NODE_PORT),
     ).run()
     if not provider.runs_containers:
         print("(simulated nodes: health is API-level readiness; no process runs behind the pods)")

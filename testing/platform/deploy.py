@@ -11,8 +11,6 @@ the deploy with one line naming it and the reason, and its diagnostics on disk.
 from __future__ import annotations
 
 import functools
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +21,7 @@ from typing import Any
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from testing import pins
+from testing import images, pins
 from testing.cluster import ClusterError, ClusterProvider
 from testing.k8s import diagnostics
 from testing.k8s.apply import apply_objects
@@ -38,16 +36,15 @@ from testing.platform.manifests import (
     STAGES,
     Stage,
     image_map,
-    local_image,
+    image_source,
     stage_objects,
 )
 from testing.platform.volumes import ensure_simulated_volumes
 from testing.polling import ConditionFailedError, WaitTimeoutError, wait_for_condition
 
 DASHBOARD_NODE_PORT = 30080
-#: The kind config maps the dashboard's NodePort to this port on the host's loopback.
-DASHBOARD_HOST_URL = "http://127.0.0.1:8080"
-DOCKER_BUILD_TIMEOUT_S = 1200
+#: What deploy loads into the nodes before the first stage.
+PLATFORM_IMAGES = ("postgres", "minio", "minio-mc", "demo")
 DIAGNOSTICS_DIR = pins.REPO_ROOT / "artifacts" / "diagnostics" / "platform"
 
 CheckFactory = Callable[[Mapping[str, Credential]], health.Check]
@@ -115,55 +112,24 @@ class DeployResult:
     seconds: float = 0.0
 
 
-def ensure_local_images(provider: ClusterProvider, repo_root: Path = pins.REPO_ROOT) -> None:
-    """Build the demo image if Docker lacks it, then load it into the cluster's nodes."""
-    image = local_image("ktp-demo:dev")
-    docker = shutil.which("docker")
-    if docker is None:
-        raise PlatformError("docker is not on PATH: it is needed to build and load the demo image")
+def ensure_images(provider: ClusterProvider, keys: Sequence[str] = PLATFORM_IMAGES) -> str:
+    """Make the platform's images available to ``provider``'s nodes; return the source used.
+
+    Built archives are loaded into the nodes; Docker-built images (pinned source) are
+    loaded from the local Docker; pinned service images are pulled by the node itself.
+    """
+    choice = image_source()
+    print(f"images: {choice.source} ({choice.reason})", flush=True)
     try:
-        inspect = subprocess.run(
-            [docker, "image", "inspect", image], capture_output=True, timeout=60, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise PlatformError("docker image inspect ran longer than 60s: is dockerd up?") from None
-    if inspect.returncode != 0:
-        dockerfile = repo_root / "demo" / "Dockerfile"
-        if not dockerfile.is_file():
-            raise PlatformError(f"image {image} is not built and {dockerfile} does not exist")
-        try:
-            build = _docker_build(docker, image, dockerfile, repo_root)
-        except subprocess.TimeoutExpired:
-            raise PlatformError(
-                f"docker build of {image} ran longer than {DOCKER_BUILD_TIMEOUT_S}s and was stopped"
-            ) from None
-        if build.returncode != 0:
-            last = (build.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise PlatformError(f"docker build of {image} failed: {last}")
-    provider.load_image(image)
-
-
-def _docker_build(
-    docker: str, image: str, dockerfile: Path, repo_root: Path
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            docker,
-            "build",
-            "--tag",
-            image,
-            "--file",
-            str(dockerfile),
-            # The Dockerfile names no base image: its digest lives only in the pin file.
-            "--build-arg",
-            f"PYTHON_IMAGE={pins.pin('images', 'python')}",
-            str(repo_root),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=DOCKER_BUILD_TIMEOUT_S,
-        check=False,
-    )
+        available = images.ensure(keys, choice.source)
+    except images.ImageError as exc:
+        raise PlatformError(str(exc)) from None
+    for key, archive in available.items():
+        if archive is not None:
+            provider.load_image_archive(archive)
+        elif key in images.DOCKER_BUILT:
+            provider.load_image(images.reference(key, choice.source))
+    return choice.source
 
 
 class Deployer:
@@ -184,7 +150,10 @@ class Deployer:
         diagnostics_dir: Path = DIAGNOSTICS_DIR,
         images: Mapping[str, str] | None = None,
         simulated_volumes: bool | None = None,
+        dashboard_url: str = "http://127.0.0.1:8080",
     ) -> None:
+        #: Where the host reaches the dashboard's NodePort (the provider knows).
+        self.dashboard_url = dashboard_url
         self.api = api
         self.runs_containers = runs_containers
         #: Pre-bound volumes for simulated nodes; by default exactly when no container runs.
@@ -306,7 +275,7 @@ class Deployer:
 
     def _endpoint(self, component: Component) -> str:
         if component.name == "dashboard" and self.runs_containers:
-            return DASHBOARD_HOST_URL
+            return self.dashboard_url
         return component.endpoint.format(ns=self.namespace)
 
     def write_diagnostics(self) -> Path:

@@ -1,11 +1,10 @@
 """Where the platform manifests live, in which stages deploy applies them, and rendering.
 
 The manifests are plain YAML whose container images are placeholders (``postgres``,
-``minio``, ``minio-mc``); :func:`render` swaps in the pinned references
-from ``k8s/versions.toml [images]`` so the digests live in one file only. The images built locally
-(``ktp-demo:dev``, ``ktp-tests:dev``) carry no digest; the manifests that use them hold a
-documented exception for the security policy. The security
-scanner checks the rendered objects (``render_all``), which are what the cluster gets.
+``minio``, ``minio-mc``, ``ktp-demo:dev``, ``ktp-tests:dev``); :func:`render` swaps in the
+references :mod:`testing.images` gives for the chosen source (pinned digests, or images
+built here), so the manifests are the same for both. The demo and runner images carry no
+digest; the manifests that use them hold a documented exception for the security policy.
 """
 
 from __future__ import annotations
@@ -19,17 +18,13 @@ from typing import Any
 
 import yaml
 
-from testing import pins
+from testing import images, pins
 from testing.k8s.apply import load_manifests
 from testing.platform import PlatformError
 
 PLATFORM_DIR = pins.REPO_ROOT / "k8s" / "platform"
 NAMESPACE = "ktp-platform"
 ROLE_LABEL = "ktp.dev/role"
-
-#: Images built locally and loaded into the cluster (never pulled, so no digest): the
-#: reference the manifests name -> the environment variable that may replace it.
-LOCAL_IMAGES: dict[str, str] = {"ktp-demo:dev": "DEMO_IMAGE", "ktp-tests:dev": "TEST_RUNNER_IMAGE"}
 
 
 @dataclass(frozen=True)
@@ -60,21 +55,23 @@ def kustomization_resources(directory: Path = PLATFORM_DIR) -> list[str]:
     return [str(item) for item in data.get("resources") or []]
 
 
-def local_image(reference: str, environ: Mapping[str, str] | None = None) -> str:
-    """``reference`` (a key of :data:`LOCAL_IMAGES`), or its override from the environment."""
+def image_source(environ: Mapping[str, str] | None = None) -> images.Choice:
+    """The image source for the provider named by ``$TEST_CLUSTER_PROVIDER`` (default kind)."""
     env = os.environ if environ is None else environ
-    return env.get(LOCAL_IMAGES[reference]) or reference
-
-
-def image_map(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Placeholder -> image reference: pinned digests, then the locally built images."""
     try:
-        mapping = pins.section("images")
-    except pins.PinError as exc:
+        return images.choose_source(env.get("TEST_CLUSTER_PROVIDER") or "kind", env)
+    except images.ImageError as exc:
         raise PlatformError(str(exc)) from None
-    for placeholder in LOCAL_IMAGES:
-        mapping[placeholder] = local_image(placeholder, environ)
-    return mapping
+
+
+def image_map(
+    environ: Mapping[str, str] | None = None, source: str | None = None
+) -> dict[str, str]:
+    """Placeholder -> image reference, for ``source`` (default: :func:`image_source`)."""
+    try:
+        return images.references(source or image_source(environ).source, environ)
+    except (images.ImageError, pins.PinError) as exc:
+        raise PlatformError(str(exc)) from None
 
 
 def _pod_specs(obj: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
