@@ -1,5 +1,6 @@
 """The demo on a cluster that runs containers: what the in-cluster Jobs wrote, the dashboard
-served through the Kind port mapping (host 8080 -> NodePort 30080), and the content
+served through its NodePort where the provider publishes it (kind: host 8080 -> NodePort
+30080; local: the node address, port 30080), and the content
 scenarios against the in-cluster PostgreSQL and MinIO (reached by the ``postgres``/``s3``
 fixtures' port-forwards).
 
@@ -25,7 +26,13 @@ PRODUCTS = {
 #: Where the platform's init jobs put the demo's catalog and data (k8s/platform).
 CLUSTER_CATALOG_DB = "iceberg_catalog"
 CLUSTER_BUCKET = "warehouse"
-DASHBOARD_URL = os.environ.get("DEMO_DASHBOARD_URL", "http://127.0.0.1:8080/")
+DASHBOARD_NODE_PORT = 30080
+
+
+@pytest.fixture
+def dashboard_url(cluster: Any) -> str:
+    """``DEMO_DASHBOARD_URL``, else where the provider publishes the dashboard's NodePort."""
+    return os.environ.get("DEMO_DASHBOARD_URL") or f"{cluster.dashboard_url(DASHBOARD_NODE_PORT)}/"
 
 
 @pytest.fixture
@@ -49,9 +56,11 @@ def test_cluster_job_output_matches_its_seed(cluster_settings: Any, product: str
 
 
 @pytest.mark.requirement("DEMO-007")
-def test_cluster_dashboard_shows_catalog_numbers(cluster_settings: Any, tmp_path: Path) -> None:
+def test_cluster_dashboard_shows_catalog_numbers(
+    cluster_settings: Any, dashboard_url: str, tmp_path: Path
+) -> None:
     dash.assert_dashboard_matches_catalog(
-        DASHBOARD_URL, content.catalog(cluster_settings), PRODUCTS, tmp_path / "dashboard.png"
+        dashboard_url, content.catalog(cluster_settings), PRODUCTS, tmp_path / "dashboard.png"
     )
 
 
