@@ -167,7 +167,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, requires=["demo"], tags=["cluster", "e2e"], default=False)
 def e2e(session: nox.Session) -> None:
-    """e2e suite against the deployed demo; then `down` unless TEST_KEEP_CLUSTER=1."""
+    """e2e suite from the host, then in the cluster as TEST_SHARDS shards; then `down`."""
     sync(session, "test", "demo")
     with on_the_cluster(session):
         session.run("pytest", "tests/e2e", *session.posargs)
+        session.run("python", "-m", "testing.runner", "run")

@@ -39,6 +39,8 @@ GROUP = (
     "root:x:0:\npostgres:x:999:\nminio:x:1000:\napp:x:10001:\nnonroot:x:65532:\nnogroup:x:65534:\n"
 )
 
+Builder = Callable[[Path], tuple[list[Layer], ImageConfig]]
+
 
 def run(
     argv: list[str],
@@ -237,11 +239,14 @@ def _uv() -> str:
     return found
 
 
-def _python_inputs(groups: tuple[str, ...], trees: tuple[str, ...]) -> Callable[[], list[str]]:
+def _python_inputs(
+    groups: tuple[str, ...], trees: tuple[str, ...], packages: tuple[str, ...] = ()
+) -> Callable[[], list[str]]:
     def inputs() -> list[str]:
         roots = [pins.REPO_ROOT / "uv.lock", pins.REPO_ROOT / "pyproject.toml"]
         roots += [pins.REPO_ROOT / tree for tree in trees]
-        return [_debian("suite"), _debian("python"), ",".join(groups), _tree_digest(*roots)]
+        debian = [_debian("python"), *(_debian(p) for p in packages)]
+        return [*_sources(), *debian, ",".join(groups), _tree_digest(*roots)]
 
     return inputs
 
@@ -253,9 +258,11 @@ def _python_image(
     project: bool,
     entrypoint: list[str] | None,
     cmd: list[str],
-) -> Callable[[Path], tuple[list[Layer], ImageConfig]]:
+    packages: tuple[str, ...] = (),
+) -> Builder:
     def build(work: Path) -> tuple[list[Layer], ImageConfig]:
-        base = rootfs(work, [_debian("python"), _debian("ca-certificates")])
+        debian = [_debian("python"), _debian("ca-certificates"), *(_debian(p) for p in packages)]
+        base = rootfs(work, debian)
         requirements = work / "requirements.txt"
         run(
             [
@@ -358,13 +365,14 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "tests",
             "tests",
-            _python_inputs(("test",), ("demo", "testing", "tests")),
+            _python_inputs(("test",), ("demo", "testing", "tests"), ("chromium",)),
             _python_image(
                 ("test",),
                 ("demo", "testing", "tests"),
                 project=True,
                 entrypoint=None,
                 cmd=["python", "-m", "testing.runner", "shard"],
+                packages=("chromium",),
             ),
         ),
     )

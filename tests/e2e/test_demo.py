@@ -30,9 +30,14 @@ DASHBOARD_NODE_PORT = 30080
 
 
 @pytest.fixture
-def dashboard_url(cluster: Any) -> str:
-    """``DEMO_DASHBOARD_URL``, else where the provider publishes the dashboard's NodePort."""
-    return os.environ.get("DEMO_DASHBOARD_URL") or f"{cluster.dashboard_url(DASHBOARD_NODE_PORT)}/"
+def dashboard_url(request: pytest.FixtureRequest) -> str:
+    """``DEMO_DASHBOARD_URL`` (the in-cluster runner sets the Service's address), else where
+    the provider publishes the dashboard's NodePort on the host."""
+    explicit = os.environ.get("DEMO_DASHBOARD_URL")
+    if explicit:
+        return explicit
+    cluster = request.getfixturevalue("cluster")
+    return f"{cluster.dashboard_url(DASHBOARD_NODE_PORT)}/"
 
 
 @pytest.fixture

@@ -246,7 +246,8 @@ def test_server_answers_like_the_osv_query_api(
     assert status == 200
     assert {v["id"] for v in body["vulns"]} == requests_2_19_ids
     assert post(
-        url, {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": REQUESTS_CLEAN_VERSION}
+        url,
+        {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": REQUESTS_CLEAN_VERSION},
     ) == (200, {})
     assert (
         post(url, {"package": {"name": "requests", "ecosystem": "npm"}, "version": "1"})[0] == 400
