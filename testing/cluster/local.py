@@ -207,6 +207,8 @@ class LocalProvider(ClusterProvider):
         super().__init__(config)
         self.dir = config.cluster_dir
         self.run_dir = Path("/run") / f"ktp-{config.name}"
+        #: The kubelet's root: short, because it nests unix sockets (pod-resources) in it.
+        self.kubelet_dir = Path("/var/lib") / f"ktp-{config.name}"
         self.pki = Pki(self.dir / "pki")
         self.logs_dir = self.dir / "logs"
         self._binaries: K8sBinaries | None = None
@@ -269,7 +271,7 @@ class LocalProvider(ClusterProvider):
             reused = self._reuse()
             if reused is not None:
                 return reused
-        elif self.dir.exists() or self.run_dir.exists():
+        elif any(d.exists() for d in (self.dir, self.run_dir, self.kubelet_dir)):
             self.delete()  # leftovers of a run that died early
         self._check_host()
         choice = choose_source(self.name)
@@ -333,7 +335,7 @@ class LocalProvider(ClusterProvider):
         wait_seconds: float,
         started: float,
     ) -> None:
-        for directory in (self.dir, self.run_dir, self.logs_dir):
+        for directory in (self.dir, self.run_dir, self.logs_dir, self.kubelet_dir):
             directory.mkdir(parents=True, exist_ok=True)
             directory.chmod(0o700)
         HostSnapshot.take().save(self.snapshot_path)
@@ -720,7 +722,7 @@ state = '{self.run_dir / "containerd"}'
                 str(binaries.path("kubelet")),
                 f"--config={path}",
                 f"--kubeconfig={self.dir / 'kubelet.kubeconfig'}",
-                f"--root-dir={self.dir / 'kubelet'}",
+                f"--root-dir={self.kubelet_dir}",
                 f"--hostname-override={NODE_NAME}",
                 f"--node-ip={NODE_IP}",
                 "--v=1",
@@ -856,7 +858,7 @@ state = '{self.run_dir / "containerd"}'
 
     def delete(self) -> None:
         """Stop every process, unmount, drop network state, restore the host; idempotent."""
-        if not self.dir.exists() and not self.run_dir.exists():
+        if not any(d.exists() for d in (self.dir, self.run_dir, self.kubelet_dir)):
             return
         # kubelet first, so nothing restarts pods while they are taken down.
         for component in ("kubelet", "kube-proxy"):
@@ -875,9 +877,9 @@ state = '{self.run_dir / "containerd"}'
         before = HostSnapshot.load(self.snapshot_path)
         if before is not None:
             restore(before)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        for leftover in (self.dir, self.run_dir):
+        for directory in (self.run_dir, self.kubelet_dir, self.dir):
+            shutil.rmtree(directory, ignore_errors=True)
+        for leftover in (self.dir, self.run_dir, self.kubelet_dir):
             if leftover.exists():
                 raise ClusterError(f"could not remove {leftover}: see `findmnt -R {leftover}`")
 
@@ -915,11 +917,12 @@ state = '{self.run_dir / "containerd"}'
                 top.rmdir()
 
     def _unmount(self) -> None:
-        prefixes = (str(self.dir) + "/", str(self.run_dir) + "/")
+        prefixes = tuple(f"{d}/" for d in (self.dir, self.run_dir, self.kubelet_dir))
         for _ in range(5):
             lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
             points = [line.split()[4].replace("\\040", " ") for line in lines]
-            ours = [p for p in points if p.startswith(prefixes)]
+            # The kubelet bind-mounts its root dir onto itself: that mount is ours too.
+            ours = [p for p in points if p.startswith(prefixes) or f"{p}/" in prefixes]
             if not ours:
                 return
             for point in sorted(ours, key=len, reverse=True):
