@@ -53,13 +53,18 @@ def _pod(image: str) -> dict[str, Any]:
     }
 
 
+#: Where the provider's mounts go; other tests running in parallel (a private dockerd)
+#: may mount elsewhere meanwhile.
+OUR_MOUNT_ROOTS = ("/run/netns", "/run/ktp-", "/var/lib/ktp-", "/sys/fs/cgroup", "/tmp/pytest-")
+
+
 def _comparable(snapshot: HostSnapshot) -> dict[str, Any]:
     return {
         "sysctls": snapshot.sysctls,
         "iptables": {t: sorted(lines) for t, lines in snapshot.iptables.items()},
         "links": snapshot.links,
         "netns": snapshot.netns,
-        "mounts": sorted(snapshot.mounts),
+        "mounts": sorted(m for m in snapshot.mounts if m.startswith(OUR_MOUNT_ROOTS)),
     }
 
 
