@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import sys
+from collections.abc import Mapping
 
 from testing.cluster.base import (
     DEFAULT_PROVIDER,
@@ -29,13 +32,52 @@ __all__ = [
     "ClusterError",
     "ClusterProvider",
     "ConfigError",
+    "choose_provider",
     "get_provider",
 ]
 
 
+@functools.cache
+def _automatic() -> tuple[str, str]:
+    from testing.cluster.kind_cli import (  # noqa: PLC0415 - only when nothing was named
+        ContainerRuntimeUnavailableError,
+        check_container_runtime,
+    )
+
+    try:
+        version = check_container_runtime(timeout=10)
+    except ContainerRuntimeUnavailableError as exc:
+        docker = str(exc).split(":")[0]
+    else:
+        return DEFAULT_PROVIDER, f"a container runtime answers (server {version})"
+    if sys.platform == "linux" and os.geteuid() == 0:
+        return "local", f"{docker}; root on Linux: a real kubelet and containerd on this host"
+    raise ConfigError(
+        f"no cluster provider can run here ({docker}; not root on Linux): start Docker or "
+        f"Podman (kind), run as root (local), or set {PROVIDER_ENV}=existing with KUBECONFIG"
+    )
+
+
+def choose_provider(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """``(provider, why)``: ``$TEST_CLUSTER_PROVIDER``, else kind where Docker (or Podman)
+    answers, else local where root on Linux, else one line saying what is missing."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(PROVIDER_ENV)
+    if explicit:
+        return explicit, f"{PROVIDER_ENV}={explicit}"
+    chosen, why = _automatic()
+    if chosen not in _announced:
+        _announced.add(chosen)
+        print(f"cluster provider: {chosen} ({why}; set {PROVIDER_ENV} to choose)", file=sys.stderr)
+    return chosen, why
+
+
+_announced: set[str] = set()
+
+
 def get_provider(name: str | None = None, config: ClusterConfig | None = None) -> ClusterProvider:
-    """The provider named by ``name`` or ``$TEST_CLUSTER_PROVIDER`` (default ``kind``)."""
-    chosen = name or os.environ.get(PROVIDER_ENV) or DEFAULT_PROVIDER
+    """The provider named by ``name`` or chosen by :func:`choose_provider`."""
+    chosen = name or choose_provider()[0]
     target = PROVIDERS.get(chosen)
     if target is None:
         raise ConfigError(

@@ -56,10 +56,14 @@ def kustomization_resources(directory: Path = PLATFORM_DIR) -> list[str]:
 
 
 def image_source(environ: Mapping[str, str] | None = None) -> images.Choice:
-    """The image source for the provider named by ``$TEST_CLUSTER_PROVIDER`` (default kind)."""
+    """The image source for the cluster provider in use (see ``choose_provider``)."""
+    from testing.cluster import ClusterError, choose_provider  # noqa: PLC0415
+
     env = os.environ if environ is None else environ
     try:
-        return images.choose_source(env.get("TEST_CLUSTER_PROVIDER") or "kind", env)
+        return images.choose_source(choose_provider(env)[0], env)
+    except ClusterError as exc:
+        raise PlatformError(str(exc)) from None
     except images.ImageError as exc:
         raise PlatformError(str(exc)) from None
 

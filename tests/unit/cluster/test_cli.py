@@ -170,7 +170,7 @@ def test_unknown_provider_is_one_line(cli: Cli) -> None:
     line = _one_error_line(cli.run("status", TEST_CLUSTER_PROVIDER="minikube"))
     assert line == (
         "error: TEST_CLUSTER_PROVIDER='minikube' is not a provider; "
-        "choose one of kind, kwok, existing"
+        "choose one of kind, local, kwok, existing"
     )
 
 

@@ -220,7 +220,7 @@ def test_prebuilt_directory_missing_binaries_is_named(tmp_path: Path, no_go: Pat
     with pytest.raises(kb.BuildError) as info:
         kb.ensure_binaries(environ={kb.ENVTEST_ENV: str(envtest)})
     message = str(info.value)
-    assert "kube-controller-manager, kube-scheduler, kwok, kwokctl" in message
+    assert "kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kwok, kwokctl" in message
     assert kb.ENVTEST_ENV in message
 
 

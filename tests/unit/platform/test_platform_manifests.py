@@ -23,6 +23,7 @@ from testing.platform.manifests import (
     ROLE_LABEL,
     STAGES,
     containers,
+    image_map,
     kustomization_resources,
     render,
     render_all,
@@ -32,7 +33,8 @@ from testing.platform.manifests import (
 
 @pytest.fixture(scope="module")
 def objects() -> list[dict[str, Any]]:
-    return render_all()
+    """As deploy renders them for the pinned source (laptops, GitHub Actions)."""
+    return render_all(images=image_map(source="pinned"))
 
 
 def _by(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
