@@ -49,6 +49,10 @@ def build_archive(key: str, ref: str, *, say: Callable[[str], None]) -> Path:
             write_archive(staging, ref, layers, config)
             shutil.move(str(staging), str(target.with_suffix(".part")))
             target.with_suffix(".part").rename(target)
+        # Older builds of the same image are dead weight (a tests image is over 1 GiB).
+        for stale in cache_root().glob(f"{RECIPES[key].name}-*.tar"):
+            if stale != target:
+                stale.unlink(missing_ok=True)
         size = target.stat().st_size / 2**20
         say(f"images: built {ref} in {time.monotonic() - started:.0f}s ({size:.0f} MiB)")
     return target
