@@ -101,11 +101,6 @@ def known_tools() -> dict[str, GoTool]:
             pins.pin("local-path-provisioner", "module"),
             pins.pin("local-path-provisioner"),
         ),
-        "kube-router": GoTool(
-            "kube-router",
-            f"{pins.pin('kube-router', 'module')}/cmd/kube-router",
-            pins.pin("kube-router"),
-        ),
     }
 
 
