@@ -125,7 +125,7 @@ def owned_rule(line: str) -> bool:
 
 def cleaned_table(current: list[str], before: list[str]) -> list[str]:
     """``current`` without the Kubernetes/CNI chains and rules that ``before`` lacked."""
-    kept_before = set(before)
+    kept_before = {_normalise(line) for line in before}
     return [line for line in current if not owned_rule(line) or _normalise(line) in kept_before]
 
 

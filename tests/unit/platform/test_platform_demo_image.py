@@ -1,112 +1,109 @@
-"""deploy builds the demo image with the pinned base and loads it into the cluster.
+"""How deploy makes its images available, and the demo Jobs' image (a regression).
 
-A scripted ``docker`` on PATH stands in for the Docker CLI: a real build needs the base
-image from a registry, which this machine cannot reach. The script records its argv.
+The provider is a recorder (no cluster); ``testing.images.ensure`` is replaced by a
+function that returns what a real build or pull would, so what is tested here is the
+routing: archives are loaded, Docker-built images are loaded from Docker, pinned
+service images are left to the node's runtime, and errors become one PlatformError.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from testing import pins
-from testing.cluster.base import ClusterConfig
-from testing.cluster.kwok import KwokProvider
-from testing.platform.deploy import PlatformError, ensure_local_images
+from demo.cluster import job_objects
+from testing import images
+from testing.platform import PlatformError
+from testing.platform import deploy as deploy_module
+from testing.platform.deploy import ensure_images
+from testing.platform.manifests import image_map
 
-FAKE_DOCKER = """#!{python}
-import json, os, sys
-with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
-if sys.argv[1:3] == ["image", "inspect"]:
-    sys.exit(int(os.environ.get("FAKE_DOCKER_INSPECT_RC", "1")))
-if sys.argv[1] == "build":
-    print(os.environ.get("FAKE_DOCKER_BUILD_ERR", ""), file=sys.stderr)
-    sys.exit(int(os.environ.get("FAKE_DOCKER_BUILD_RC", "0")))
-"""
+PLACEHOLDERS = ("postgres", "minio", "minio-mc", "ktp-demo:dev", "ktp-tests:dev")
 
 
-class RecordingProvider(KwokProvider):
-    """The kwok provider, with image loads recorded instead of ignored."""
+class RecordingProvider:
+    def __init__(self) -> None:
+        self.archives: list[Path] = []
+        self.images: list[str] = []
 
-    def __init__(self, config: ClusterConfig) -> None:
-        super().__init__(config)
-        self.loaded: list[str] = []
+    def load_image_archive(self, archive: Path) -> None:
+        self.archives.append(archive)
 
     def load_image(self, image: str) -> None:
-        self.loaded.append(image)
+        self.images.append(image)
 
 
-@pytest.fixture
-def docker_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    docker = bin_dir / "docker"
-    docker.write_text(FAKE_DOCKER.format(python=sys.executable))
-    docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
-    log = tmp_path / "docker.log"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
-    return log
+def _fake_ensure(result: dict[str, Path | None]) -> Any:
+    def ensure(keys: Iterable[str], source: str, **_: Any) -> dict[str, Path | None]:
+        return {key: result[key] for key in keys}
+
+    return ensure
 
 
-def calls(log: Path) -> list[list[str]]:
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def test_missing_image_is_built_from_the_pinned_base_then_loaded(
-    docker_log: Path, tmp_path: Path
+def test_built_archives_are_loaded_into_the_nodes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    provider = RecordingProvider(ClusterConfig(name="img", state_dir=tmp_path / "state"))
-
-    ensure_local_images(provider)
-
-    inspect, build = calls(docker_log)
-    assert inspect == ["image", "inspect", "ktp-demo:dev"]
-    assert build[:5] == [
-        "build",
-        "--tag",
-        "ktp-demo:dev",
-        "--file",
-        str(pins.REPO_ROOT / "demo/Dockerfile"),
-    ]
-    assert build[5:] == [
-        "--build-arg",
-        f"PYTHON_IMAGE={pins.pin('images', 'python')}",
-        str(pins.REPO_ROOT),
-    ]
-    assert "@sha256:" in pins.pin("images", "python")
-    assert provider.loaded == ["ktp-demo:dev"]
+    monkeypatch.setenv(images.IMAGE_SOURCE_ENV, "built")
+    archives = {key: tmp_path / f"{key}.tar" for key in ("postgres", "minio", "minio-mc", "demo")}
+    monkeypatch.setattr(images, "ensure", _fake_ensure(dict(archives)))
+    provider = RecordingProvider()
+    assert ensure_images(provider) == "built"  # type: ignore[arg-type]
+    assert provider.archives == list(archives.values())
+    assert provider.images == []
 
 
-def test_present_image_is_only_loaded(
-    docker_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_pinned_source_loads_only_the_docker_built_demo_image(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("FAKE_DOCKER_INSPECT_RC", "0")
-    provider = RecordingProvider(ClusterConfig(name="img", state_dir=tmp_path / "state"))
+    monkeypatch.setenv(images.IMAGE_SOURCE_ENV, "pinned")
+    monkeypatch.delenv("DEMO_IMAGE", raising=False)
+    nothing: dict[str, Path | None] = dict.fromkeys(("postgres", "minio", "minio-mc", "demo"))
+    monkeypatch.setattr(images, "ensure", _fake_ensure(nothing))
+    provider = RecordingProvider()
+    assert ensure_images(provider) == "pinned"  # type: ignore[arg-type]
+    assert provider.archives == []
+    assert provider.images == ["ktp-demo:dev"]
 
-    ensure_local_images(provider)
 
-    assert calls(docker_log) == [["image", "inspect", "ktp-demo:dev"]]
-    assert provider.loaded == ["ktp-demo:dev"]
+def test_an_image_error_is_one_platform_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(images.IMAGE_SOURCE_ENV, "built")
+
+    def broken(keys: Iterable[str], source: str, **_: Any) -> dict[str, Path | None]:
+        raise images.ImageError("mmdebstrap is not installed: `apt-get install mmdebstrap`")
+
+    monkeypatch.setattr(deploy_module.images, "ensure", broken)
+    with pytest.raises(PlatformError, match="apt-get install mmdebstrap"):
+        ensure_images(RecordingProvider())  # type: ignore[arg-type]
 
 
-def test_failed_build_is_one_line_and_loads_nothing(
-    docker_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_bad_image_source_is_one_platform_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(images.IMAGE_SOURCE_ENV, "latest")
+    with pytest.raises(PlatformError, match="choose one of pinned, built"):
+        ensure_images(RecordingProvider())  # type: ignore[arg-type]
+
+
+def test_built_source_maps_every_placeholder_to_a_content_addressed_image(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("FAKE_DOCKER_BUILD_RC", "1")
-    monkeypatch.setenv("FAKE_DOCKER_BUILD_ERR", "ERROR: failed to resolve source metadata")
-    provider = RecordingProvider(ClusterConfig(name="img", state_dir=tmp_path / "state"))
+    monkeypatch.delenv("DEMO_IMAGE", raising=False)
+    monkeypatch.delenv("TEST_RUNNER_IMAGE", raising=False)
+    mapping = image_map(source="built")
+    for placeholder in PLACEHOLDERS:
+        registry, _, tag = mapping[placeholder].partition("/")
+        assert registry == "ktp.local", placeholder
+        assert len(tag.rsplit(":", 1)[1]) == 12, placeholder
 
-    with pytest.raises(PlatformError) as caught:
-        ensure_local_images(provider)
 
-    assert str(caught.value) == (
-        "docker build of ktp-demo:dev failed: ERROR: failed to resolve source metadata"
-    )
-    assert provider.loaded == []
+def test_demo_jobs_ask_for_the_rendered_image_not_the_placeholder() -> None:
+    """Regression: the Jobs always asked for ``ktp-demo:dev`` whatever was built and loaded."""
+    mapping = {p: f"example.test/{p.replace(':', '-')}:1" for p in PLACEHOLDERS}
+    jobs = job_objects(1000, images=mapping)
+    assert len(jobs) == 3
+    for job in jobs:
+        pod = job["spec"]["template"]["spec"]
+        assert [c["image"] for c in pod["containers"]] == ["example.test/ktp-demo-dev:1"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["DEMO_SEED_SCALE"] == "1000"
