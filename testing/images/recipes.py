@@ -79,7 +79,7 @@ def _tree_digest(*roots: Path) -> str:
 def _base_files(layer: LayerWriter) -> None:
     layer.file("/etc/passwd", PASSWD.encode())
     layer.file("/etc/group", GROUP.encode())
-    layer.directory("/tmp", 0o1777)  # noqa: S108 - the image's own /tmp
+    layer.directory("/tmp", 0o1777)  # noqa: S108  # nosec B108 - the image's own /tmp
     certs = Path("/etc/ssl/certs/ca-certificates.crt")
     if certs.is_file():
         layer.file("/etc/ssl/certs/ca-certificates.crt", certs.read_bytes())
@@ -324,7 +324,7 @@ def _python_image(
                 "PYTHONPATH": "/app:/app/site-packages",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONUNBUFFERED": "1",
-                "HOME": "/tmp",  # noqa: S108 - inside the image (an emptyDir in the pod)
+                "HOME": "/tmp",  # noqa: S108  # nosec B108 - inside the image (an emptyDir in the pod)
             },
             user="10001:10001",
             workdir="/app",

@@ -186,7 +186,7 @@ def scan(
     base = folder or root / "k8s"
     version = kubernetes_version or pins.pin("kubernetes")
     try:
-        images = pins.section("images")
+        images = {**pins.section("images"), **pins.section("cluster-images")}
     except pins.PinError:
         images = {}
     ctx = _Context(validate=schema_validator(version), images=images)
