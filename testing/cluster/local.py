@@ -897,24 +897,27 @@ state = '{self.run_dir / "containerd"}'
         candidates = [root / CGROUP_ROOT] + [d / CGROUP_ROOT for d in root.iterdir() if d.is_dir()]
         return [c for c in candidates if c.is_dir()]
 
+    def _cgroup_tree(self) -> list[Path]:
+        """Every cgroup directory under ours, deepest first; tolerant of cgroups that vanish
+        while being listed (the kernel and the kubelet remove them as pods die)."""
+        found: list[Path] = []
+        for top in self._cgroup_dirs():
+            for root, dirs, _ in os.walk(top, onerror=lambda _: None):
+                found += [Path(root) / d for d in dirs]
+        return sorted(found, key=lambda p: -len(p.parts))
+
     def _kill_cgroup(self) -> None:
         pids: set[int] = set()
-        for top in self._cgroup_dirs():
-            for procs in top.rglob("cgroup.procs"):
-                with contextlib.suppress(OSError, ValueError):
-                    pids.update(int(x) for x in procs.read_text().split())
+        for directory in [*self._cgroup_tree(), *self._cgroup_dirs()]:
+            with contextlib.suppress(OSError, ValueError):
+                pids.update(int(x) for x in (directory / "cgroup.procs").read_text().split())
         if pids:
             _kill_all(sorted(pids), "pod processes")
 
     def _remove_cgroups(self) -> None:
-        for top in self._cgroup_dirs():
-            for directory in sorted(
-                (p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
-            ):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
+        for directory in [*self._cgroup_tree(), *self._cgroup_dirs()]:
             with contextlib.suppress(OSError):
-                top.rmdir()
+                directory.rmdir()
 
     def _unmount(self) -> None:
         prefixes = tuple(f"{d}/" for d in (self.dir, self.run_dir, self.kubelet_dir))
