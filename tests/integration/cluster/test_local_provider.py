@@ -2,15 +2,23 @@
 
 Needs root, like the provider itself (network namespaces, cgroups, mounts). It runs
 when no other local cluster is up (``.ci/run`` runs it before the e2e cluster), builds
-nothing but the node's images (cached), and takes about 20 s warm.
+nothing but the node's images (cached), and takes about 20 s warm. The provider allows
+one local cluster per host, so the tests here take turns through a file lock (pytest-xdist
+may run them on two workers at once).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 from kubernetes import client as k8s_client
 
 from testing import images
@@ -21,6 +29,14 @@ from testing.k8s.client import api_client
 from testing.polling import TerminalFailure, wait_for_condition
 
 POD_UID = 1000
+#: Serialises the local clusters of this module across xdist workers.
+SLOT_LOCK = "/run/ktp-integration-tests.lock"
+
+
+@pytest.fixture
+def local_slot() -> Iterator[None]:
+    with FileLock(SLOT_LOCK, timeout=900):
+        yield
 
 
 def _pod(image: str) -> dict[str, Any]:
@@ -65,10 +81,12 @@ def _comparable(snapshot: HostSnapshot) -> dict[str, Any]:
         "links": snapshot.links,
         "netns": snapshot.netns,
         "mounts": sorted(m for m in snapshot.mounts if m.startswith(OUR_MOUNT_ROOTS)),
+        "ipsets": snapshot.ipsets,
     }
 
 
 @pytest.mark.requirement("LOC-001", "LOC-002")
+@pytest.mark.usefixtures("local_slot")
 def test_real_pod_runs_and_down_restores_the_host(tmp_path: Path) -> None:
     before = HostSnapshot.take()
     provider = LocalProvider(ClusterConfig(name="ktp-loc-it", state_dir=tmp_path / "clusters"))
@@ -96,3 +114,71 @@ def test_real_pod_runs_and_down_restores_the_host(tmp_path: Path) -> None:
     assert not provider.config.cluster_dir.exists()
     assert not provider.run_dir.exists()
     assert not any(Path("/sys/fs/cgroup").glob(f"*/{CGROUP_ROOT}"))
+
+
+def _processes_naming(*paths: Path) -> list[int]:
+    """Live processes whose command line names one of ``paths``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(str(p) in argv for p in paths):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.requirement("LOC-003")
+@pytest.mark.usefixtures("local_slot")
+def test_ctrl_c_during_up_removes_the_half_made_cluster(tmp_path: Path) -> None:
+    """SIGINT to ``python -m testing.cluster up`` once the kubelet runs: exit 130, one
+    line, and nothing of the cluster left (processes, files, cgroups, host changes)."""
+    before = HostSnapshot.take()
+    name = "ktp-loc-int"
+    provider = LocalProvider(ClusterConfig(name=name, state_dir=tmp_path / "state"))
+    env = {
+        **os.environ,
+        "TEST_CLUSTER_PROVIDER": "local",
+        "TEST_CLUSTER_NAME": name,
+        "TEST_STATE_DIR": str(tmp_path / "state"),
+    }
+    env.pop("TEST_LOCAL_KEEP_ON_FAILURE", None)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "testing.cluster", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
+    )
+    kubelet_pid = provider.run_dir / "kubelet.pid"
+    try:
+        wait_for_condition(
+            lambda: kubelet_pid.is_file() and kubelet_pid.read_text().strip().isdigit(),
+            timeout=600,  # a cold machine builds the node's binaries and images first
+            description="`up` to start the kubelet",
+        )
+        started = _processes_naming(provider.config.cluster_dir, provider.run_dir)
+        os.killpg(up.pid, signal.SIGINT)
+        _, stderr = up.communicate(timeout=180)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(timeout=10)
+        provider.delete()  # only does something if the interrupted `up` left a part
+    assert up.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: interrupted (Ctrl-C); cleaned up what was half made"
+    )
+    assert len(started) >= 5  # etcd, the API server, controllers, containerd, kubelet
+    assert _processes_naming(provider.config.cluster_dir, provider.run_dir) == []
+    assert not provider.config.cluster_dir.exists()
+    assert not provider.run_dir.exists()
+    assert not provider.kubelet_dir.exists()
+    assert not any(Path("/sys/fs/cgroup").glob(f"*/{CGROUP_ROOT}"))
+    assert _comparable(HostSnapshot.take()) == _comparable(before)
