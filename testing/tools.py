@@ -101,6 +101,9 @@ def known_tools() -> dict[str, GoTool]:
             pins.pin("local-path-provisioner", "module"),
             pins.pin("local-path-provisioner"),
         ),
+        "kube-router": GoTool(
+            "kube-router", pins.pin("kube-router", "module"), pins.pin("kube-router")
+        ),
     }
 
 

@@ -1,11 +1,12 @@
 """What a provider changes on the host, recorded before ``up`` and undone by ``down``.
 
-A real kubelet, kube-proxy, the CNI plugins and containerd change the host: iptables
-chains (``KUBE-*``, ``CNI-*``), a bridge, network namespaces, mounts and sysctls
+A real kubelet, kube-proxy, kube-router, the CNI plugins and containerd change the
+host: iptables chains (``KUBE-*``, ``CNI-*``), ipsets, a bridge, network namespaces,
+mounts and sysctls
 (``net.ipv4.ip_forward`` by the bridge plugin; ``vm.overcommit_memory`` and
 ``kernel.panic*`` by the kubelet). :class:`HostSnapshot` records the parts the
 ``local`` provider may touch; :func:`restore` puts back the sysctls and removes the
-iptables chains and rules that were not there before, leaving everyone else's rules
+iptables chains, rules and ipsets that were not there before, leaving everyone else's rules
 (Docker's, a firewall's) as they are now. The integration test compares a snapshot
 taken before ``up`` with one taken after ``down``.
 """
@@ -37,6 +38,8 @@ SYSCTLS = (
 )
 #: Chain-name prefixes that belong to Kubernetes networking components.
 OWNED_PREFIXES = ("KUBE-", "CNI-")
+#: ipset-name prefixes of kube-router's policy controller.
+OWNED_IPSET_PREFIXES = ("KUBE-", "kube-router")
 
 
 def _read_sysctl(name: str) -> str | None:
@@ -74,6 +77,25 @@ def _normalise(line: str) -> str:
     return line.split(" [", 1)[0] if line.startswith(":") else line
 
 
+def _ipset(args: list[str]) -> subprocess.CompletedProcess[str] | None:
+    tool = shutil.which("ipset")
+    if tool is None:
+        return None
+    try:
+        return subprocess.run(
+            [tool, *args], capture_output=True, text=True, timeout=IPTABLES_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ClusterError(
+            f"ipset {' '.join(args)} ran longer than {IPTABLES_TIMEOUT_S}s"
+        ) from None
+
+
+def _ipsets() -> list[str]:
+    done = _ipset(["list", "-n"])
+    return sorted(done.stdout.split()) if done is not None and done.returncode == 0 else []
+
+
 def _links() -> list[str]:
     return sorted(p.name for p in Path("/sys/class/net").iterdir())
 
@@ -95,6 +117,7 @@ class HostSnapshot:
     links: list[str] = field(default_factory=list)
     netns: list[str] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
+    ipsets: list[str] = field(default_factory=list)
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -104,6 +127,7 @@ class HostSnapshot:
             links=_links(),
             netns=_netns(),
             mounts=_mounts(),
+            ipsets=_ipsets(),
         )
 
     def save(self, path: Path) -> None:
@@ -150,7 +174,8 @@ def _restore_table(table: str, lines: list[str]) -> None:
 
 
 def restore(before: HostSnapshot) -> None:
-    """Put back the sysctls and drop the iptables chains that appeared since ``before``."""
+    """Put back the sysctls; drop the iptables chains and ipsets that appeared since
+    ``before`` (sets after rules: a set that a rule references cannot be destroyed)."""
     for name, value in before.sysctls.items():
         if value is not None and _read_sysctl(name) not in (None, value):
             (Path("/proc/sys") / name).write_text(value + "\n", encoding="utf-8")
@@ -161,3 +186,8 @@ def restore(before: HostSnapshot) -> None:
         cleaned = cleaned_table(current, before.iptables.get(table, []))
         if cleaned != current:
             _restore_table(table, cleaned)
+    for name in _ipsets():
+        if name.startswith(OWNED_IPSET_PREFIXES) and name not in before.ipsets:
+            done = _ipset(["destroy", name])
+            if done is not None and done.returncode != 0:
+                raise ClusterError(f"ipset destroy {name} failed: {done.stderr.strip()}")

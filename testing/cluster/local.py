@@ -3,8 +3,10 @@
 The shape of Kubernetes' own ``hack/local-up-cluster.sh``: etcd, kube-apiserver,
 kube-controller-manager and kube-scheduler (the binaries the kwok provider builds),
 plus a real kubelet and kube-proxy, containerd 2.x and runc, all as host processes
-started here; CNI from Debian's ``containernetworking-plugins`` (a bridge with
-host-local IPAM, and portmap); CoreDNS and a local-path provisioner as pods. Images
+started here, and kube-router's policy controller enforcing NetworkPolicy (iptables and
+ipset: this kernel lacks the nftables queue that kube-network-policies relies on); CNI
+from Debian's ``containernetworking-plugins`` (a bridge with host-local IPAM, and
+portmap); CoreDNS and a local-path provisioner as pods. Images
 come from :mod:`testing.images` (built here, or pinned and pulled).
 
 Everything the cluster writes lives under ``ClusterConfig.cluster_dir`` and a short
@@ -72,7 +74,7 @@ COMMAND_TIMEOUT_S = 120.0
 KEEP_ON_FAILURE_ENV = "TEST_LOCAL_KEEP_ON_FAILURE"
 STOP_TIMEOUT_S = 15.0
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-NODE = ("containerd", "kubelet", "kube-proxy")
+NODE = ("containerd", "kubelet", "kube-proxy", "kube-router")
 
 
 class LocalHostError(ClusterError):
@@ -244,9 +246,11 @@ class LocalProvider(ClusterProvider):
             )
         if not Path("/sys/fs/cgroup").is_dir():
             raise LocalHostError("no cgroup filesystem at /sys/fs/cgroup")
-        for tool in ("iptables", "iptables-save", "iptables-restore", "openssl", "ip"):
+        for tool in ("iptables", "iptables-save", "iptables-restore", "ipset", "openssl", "ip"):
             if shutil.which(tool) is None:
-                package = {"ip": "iproute2", "openssl": "openssl"}.get(tool, "iptables")
+                package = {"ip": "iproute2", "openssl": "openssl", "ipset": "ipset"}.get(
+                    tool, "iptables"
+                )
                 raise LocalHostError(f"{tool} is not installed: `apt-get install {package}`")
         _cni_bin_dir()
         others = [
@@ -280,7 +284,7 @@ class LocalProvider(ClusterProvider):
         with _sigterm_as_interrupt():
             binaries = self._binaries or ensure_binaries()
             self._binaries = binaries
-            runtime = {name: tools.resolve(name) for name in ("containerd", "runc")}
+            runtime = {name: tools.resolve(name) for name in ("containerd", "runc", "kube-router")}
             from testing.images import ensure  # noqa: PLC0415
 
             archives = ensure(NODE_IMAGES, choice.source)
@@ -346,7 +350,14 @@ class LocalProvider(ClusterProvider):
         self._bridge_up()
         self._make_pki()
         server = f"https://{NODE_IP}:{ports.api}"
-        for stem in ("admin", "controller-manager", "scheduler", "kubelet", "kube-proxy"):
+        for stem in (
+            "admin",
+            "controller-manager",
+            "scheduler",
+            "kubelet",
+            "kube-proxy",
+            "kube-router",
+        ):
             write_private(
                 self.dir / f"{stem}.kubeconfig",
                 kubeconfig_text(server=server, pki=self.pki, stem=stem, name=self.config.name),
@@ -364,7 +375,7 @@ class LocalProvider(ClusterProvider):
         self._start_kube_proxy(binaries, ports)
         self._apply_addons(binaries, source)
         remaining = max(wait_seconds - (time.monotonic() - started), 10.0)
-        self._wait_node_and_addons(binaries, remaining)
+        self._wait_node_and_addons(binaries, runtime, remaining)
 
     def _bridge_up(self) -> None:
         ip = _ip()
@@ -409,6 +420,7 @@ class LocalProvider(ClusterProvider):
                     client=False,
                 ),
                 Identity("kube-proxy", "system:kube-proxy"),
+                Identity("kube-router", "system:kube-router"),
             ]
         )
 
@@ -766,6 +778,26 @@ state = '{self.run_dir / "containerd"}'
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         self._spawn("kube-proxy", [str(binaries.path("kube-proxy")), f"--config={path}"])
 
+    def _start_kube_router(self, binary: Path) -> None:
+        """Only the policy controller: pod networking is the bridge plugin's, Services
+        are kube-proxy's. It reads the node object at start, so it starts after the
+        node registered; no health or metrics port is opened."""
+        self._spawn(
+            "kube-router",
+            [
+                str(binary),
+                f"--kubeconfig={self.dir / 'kube-router.kubeconfig'}",
+                f"--hostname-override={NODE_NAME}",
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                "--enable-cni=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--health-port=0",
+                "--metrics-port=0",
+            ],
+        )
+
     def _apply_addons(self, binaries: K8sBinaries, source: str) -> None:
         from testing.images import references  # noqa: PLC0415
 
@@ -792,7 +824,9 @@ state = '{self.run_dir / "containerd"}'
             env={**_base_env(), "KUBECACHEDIR": str(self.dir / "kube-cache")},
         )
 
-    def _wait_node_and_addons(self, binaries: K8sBinaries, timeout: float) -> None:
+    def _wait_node_and_addons(
+        self, binaries: K8sBinaries, runtime: dict[str, Path], timeout: float
+    ) -> None:
         kubectl = [str(binaries.path("kubectl")), f"--kubeconfig={self.kubeconfig_path()}"]
         env = {**_base_env(), "KUBECACHEDIR": str(self.dir / "kube-cache")}
         deadline = time.monotonic() + timeout
@@ -820,6 +854,7 @@ state = '{self.run_dir / "containerd"}'
             )
         except (WaitTimeoutError, ConditionFailedError) as exc:
             raise ClusterError(f"{exc}; logs: {self.logs_dir}") from None
+        self._start_kube_router(runtime["kube-router"])
         steps = [
             (["wait", "--for=condition=Ready", f"node/{NODE_NAME}"], "the node to be Ready"),
             (["-n", "kube-system", "rollout", "status", "deployment/coredns"], "CoreDNS"),
@@ -861,7 +896,7 @@ state = '{self.run_dir / "containerd"}'
         if not any(d.exists() for d in (self.dir, self.run_dir, self.kubelet_dir)):
             return
         # kubelet first, so nothing restarts pods while they are taken down.
-        for component in ("kubelet", "kube-proxy"):
+        for component in ("kubelet", "kube-proxy", "kube-router"):
             self._stop(component)
         self._kill_cgroup()
         shims = _pids_with(str(self.run_dir))

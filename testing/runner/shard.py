@@ -29,6 +29,9 @@ def pytest_argv(suite: str, shard: int, shards: int, junit: Path) -> list[str]:
         f"--shard-index={shard}",
         f"--shard-count={shards}",
         f"--junitxml={junit}",
+        # The runner's service account may not create pods or namespaces.
+        "-m",
+        "not from_host",
         "-p",
         "no:cacheprovider",
         "-o",

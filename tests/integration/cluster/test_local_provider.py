@@ -29,6 +29,12 @@ from testing.k8s.client import api_client
 from testing.polling import TerminalFailure, wait_for_condition
 
 POD_UID = 1000
+DENY_ALL = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "deny-all"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+}
 #: Serialises the local clusters of this module across xdist workers.
 SLOT_LOCK = "/run/ktp-integration-tests.lock"
 
@@ -94,6 +100,8 @@ def test_real_pod_runs_and_down_restores_the_host(tmp_path: Path) -> None:
         kubeconfig = provider.create(wait_seconds=240)
         api = api_client(kubeconfig)
         core = k8s_client.CoreV1Api(api)
+        # A policy makes the enforcer (kube-router) write ipsets and chains for down to undo.
+        k8s_client.NetworkingV1Api(api).create_namespaced_network_policy("default", DENY_ALL)
         core.create_namespaced_pod("default", _pod(images.reference("local-path-helper", "built")))
 
         def finished() -> Any:
@@ -106,6 +114,12 @@ def test_real_pod_runs_and_down_restores_the_host(tmp_path: Path) -> None:
         assert core.read_namespaced_pod_log("whoami", "default").strip() == f"uid={POD_UID}"
         assert pod.status.pod_ip.startswith("10.244.0.")
         assert pod.spec.node_name == "ktp-local"
+        programmed = wait_for_condition(
+            lambda: [s for s in HostSnapshot.take().ipsets if s not in before.ipsets],
+            timeout=60,
+            description="kube-router to program the policy (new ipsets)",
+        )
+        assert all(name.startswith("KUBE-") for name in programmed), programmed
         api.close()
     finally:
         provider.delete()

@@ -42,6 +42,37 @@ def test_shard_entry_prints_its_report_and_exits_zero_on_failed_tests(tmp_path: 
     assert cases == ["test_b"]
 
 
+def test_shard_entry_deselects_tests_that_need_the_hosts_kubeconfig(tmp_path: Path) -> None:
+    (tmp_path / "test_mixed.py").write_text(
+        "import os\nimport pytest\n\n"
+        "def test_in_cluster():\n    assert os.sep == '/'\n\n"
+        "@pytest.mark.from_host\n"
+        "def test_creates_pods():\n    assert os.sep == '/'\n"
+    )
+    env = {
+        "JOB_COMPLETION_INDEX": "0",
+        "TEST_SHARDS": "1",
+        "TEST_RUNNER_SUITE": str(tmp_path),
+        "TEST_RUNNER_RUN_TIMEOUT": "120",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "testing.runner", "shard"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    exit_code, report = decode(done.stdout, shard=0)
+    assert exit_code == 0
+    root = ET.fromstring(report)  # noqa: S314 - our own pytest run
+    assert [c.get("name") for c in root.iter("testcase")] == ["test_in_cluster"]
+
+
 def test_shard_entry_fails_when_pytest_is_cut_off_before_its_report(tmp_path: Path) -> None:
     # A test that blocks on an event nobody sets: the run timeout (2 s) ends pytest,
     # which then never writes its JUnit file.
