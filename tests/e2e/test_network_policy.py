@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s_client
-from kubernetes.stream import stream
 
-from testing.polling import Backoff, TerminalFailure, wait_for_condition
+from testing.polling import Backoff, wait_for_condition
+from tests.e2e import pods
 
 PLATFORM = "ktp-platform"
 #: Service -> port, as k8s/platform serves them.
@@ -100,37 +100,19 @@ class Prober:
         self.core = core
         self.namespace = namespace
         self.image = image
-        self.pods: list[str] = []
+        self.started: list[str] = []
 
     def start(self, role: str | None) -> str:
         name = f"netprobe-{role or 'unlabelled'}-{uuid.uuid4().hex[:6]}"
-        self.core.create_namespaced_pod(self.namespace, _probe_pod(name, self.image, role))
-        self.pods.append(name)
-
-        def running() -> bool:
-            phase = self.core.read_namespaced_pod(name, self.namespace).status.phase
-            if phase in {"Failed", "Succeeded"}:
-                raise TerminalFailure(f"probe pod {name} ended ({phase})")
-            return bool(phase == "Running")
-
-        wait_for_condition(running, timeout=120, description=f"probe pod {name} to run")
+        self.started.append(name)
+        pods.start(self.core, self.namespace, _probe_pod(name, self.image, role))
         return name
 
     def connect(self, pod: str, target: tuple[str, int]) -> str:
         host, port = target
         if self.namespace != PLATFORM:
             host = f"{host}.{PLATFORM}.svc.cluster.local"
-        out = stream(
-            self.core.connect_get_namespaced_pod_exec,
-            pod,
-            self.namespace,
-            command=["python", "-c", PROBE, host, str(port)],
-            stdout=True,
-            stderr=True,
-            stdin=False,
-            tty=False,
-        )
-        return str(out).strip()
+        return pods.run(self.core, self.namespace, pod, ["python", "-c", PROBE, host, str(port)])
 
     def wait_for(self, pod: str, target: tuple[str, int], outcome: str) -> None:
         """Until the enforcer has programmed ``pod``, the outcome may still change."""
@@ -149,7 +131,7 @@ class Prober:
         return self.connect(pod, denied), self.connect(pod, allowed)
 
     def close(self) -> None:
-        for name in self.pods:
+        for name in self.started:
             self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
 
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ DENY_ALL = {
     "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
 }
 #: Serialises the local clusters of this module across xdist workers.
-SLOT_LOCK = "/run/ktp-integration-tests.lock"
+SLOT_LOCK = str(Path(tempfile.gettempdir()) / "ktp-local-provider-tests.lock")
 
 
 @pytest.fixture
