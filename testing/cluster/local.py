@@ -883,6 +883,11 @@ state = '{self.run_dir / "containerd"}'
                     f"{what} did not become ready: {done.stderr.strip()[-300:]}\n"
                     f"{self._explain_dead()}\nlogs: {self.logs_dir}"
                 )
+        # A node component that died meanwhile (kube-router on a kernel without ipset,
+        # say) would leave a cluster that looks ready but is not what was asked for.
+        dead = self._explain_dead()
+        if dead:
+            raise ClusterError(f"a node component exited during up: {dead}\nlogs: {self.logs_dir}")
 
     def wait_until_ready(self, *, timeout: float = 120) -> None:
         from testing.cluster.readiness import wait_for_api_ready  # noqa: PLC0415
