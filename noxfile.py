@@ -14,10 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import nox
+
+# nox runs this file from its own interpreter, where the project is not installed; the
+# flag parser is stdlib-only and shared with the pytest plugin.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from testing.envflags import FlagError, flag
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -29,14 +35,30 @@ nox.options.reuse_venv = "yes"
 ALL_PYTHONS = ["3.11", "3.12", "3.13"]
 
 
+def _pyenv_selected() -> list[str]:
+    """Versions pyenv would run here, read from its files (``nox -l`` starts no process)."""
+    names = os.environ.get("PYENV_VERSION", "").split(":")
+    directory = Path.cwd()
+    for folder in (directory, *directory.parents):
+        local = folder / ".python-version"
+        if local.is_file():
+            names += local.read_text(encoding="utf-8").split()
+            break
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    if (root / "version").is_file():
+        names += (root / "version").read_text(encoding="utf-8").split()
+    return [name for name in names if name]
+
+
 def _runs(version: str) -> bool:
-    # A pyenv shim exists for every installed version but fails unless it is active.
+    """Whether ``python<version>`` would start, decided without starting it: a pyenv shim
+    exists for every installed version but fails unless that version is selected."""
     exe = shutil.which(f"python{version}")
-    return (
-        exe is not None
-        and subprocess.run([exe, "-c", ""], capture_output=True, timeout=30, check=False).returncode
-        == 0
-    )
+    if exe is None:
+        return False
+    if f"{os.sep}shims{os.sep}" not in exe:
+        return True
+    return any(name == version or name.startswith(f"{version}.") for name in _pyenv_selected())
 
 
 PYTHONS = (
@@ -73,7 +95,8 @@ def sync(session: nox.Session, *groups: str) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check, and actionlint on the GitHub workflows."""
     sync(session, "lint")
-    session.run("ruff", "check", ".", *session.posargs)
+    # No posargs: `nox -- -k x` is meant for pytest and would break ruff.
+    session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", "-m", "testing.tools", "run", "actionlint", "--", "-color")
 
@@ -82,7 +105,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the testing and demo packages and this noxfile."""
     sync(session, "typecheck", "demo")
-    session.run("mypy", "testing", "demo", "noxfile.py", *session.posargs)
+    session.run("mypy", "testing", "demo", "noxfile.py")
 
 
 @nox.session(python=PYTHONS, tags=["ci", "offline"], default=True)
@@ -144,8 +167,21 @@ def on_the_cluster(session: nox.Session) -> Iterator[None]:
         session.run("python", "-m", "testing.cluster", "export-logs", success_codes=[0, 1])
         raise
     finally:
-        if os.environ.get("TEST_KEEP_CLUSTER") != "1":
-            session.notify("down")
+        # `down` runs here rather than through session.notify, which raises under
+        # --no-dependencies and would hide pytest's result.
+        if not keep_cluster(session):
+            try:
+                session.run("python", "-m", "testing.cluster", "down")
+            except nox.command.CommandFailed:
+                session.warn("`down` failed; run `nox -s down` to remove the cluster")
+
+
+def keep_cluster(session: nox.Session) -> bool:
+    """``TEST_KEEP_CLUSTER``, parsed as the pytest plugin parses it."""
+    try:
+        return flag("TEST_KEEP_CLUSTER")
+    except FlagError as exc:
+        session.error(str(exc))
 
 
 @nox.session(python=PYTHON, requires=["cluster"], tags=["cluster", "integration"], default=False)

@@ -32,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from testing.cluster import ClusterError, ClusterProvider, get_provider
+from testing.envflags import FlagError, flag
 from testing.k8s import diagnostics
 from testing.k8s.client import api_client as make_api_client
 from testing.k8s.namespaces import (
@@ -54,12 +55,20 @@ _ITEM_NAMESPACES = pytest.StashKey[list[str]]()
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+def _keep_cluster_default() -> bool:
+    """``TEST_KEEP_CLUSTER``, parsed as the noxfile parses it (testing.envflags)."""
+    try:
+        return flag(KEEP_CLUSTER_ENV)
+    except FlagError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("k8s-test-platform cluster")
     group.addoption(
         "--keep-cluster",
         action="store_true",
-        default=bool(os.environ.get(KEEP_CLUSTER_ENV)),
+        default=_keep_cluster_default(),
         help="keep a cluster this run created (default: delete it; env TEST_KEEP_CLUSTER=1)",
     )
     group.addoption(

@@ -26,6 +26,7 @@ NEEDED = [
     "testing/__init__.py",
     "testing/py.typed",
     "testing/polling.py",
+    "testing/envflags.py",
     "testing/pins.py",
     "testing/tools.py",
     "testing/pytest_plugin.py",
