@@ -92,13 +92,16 @@ def expected_customer_360(seed: SeedData) -> dict[str, dict[Key, tuple[Any, ...]
             segment = "loyal"
         else:
             segment = "regular"
-        ltv[(cid,)] = (customer["region"], completed_count[cid], value, segment)
+        ltv[(cid,)] = (customer["name"], customer["region"], completed_count[cid], value, segment)
         acc = segments.setdefault(segment, [0, 0])
         acc[0] += 1
         acc[1] += value
     return {
         "customer_ltv": ltv,
-        "segment_summary": {(s,): (n, total) for s, (n, total) in segments.items()},
+        # The average is defined as total / customers, rounded to the cent.
+        "segment_summary": {
+            (s,): (n, total, round(total / n / 100, 2)) for s, (n, total) in segments.items()
+        },
     }
 
 
@@ -108,6 +111,7 @@ def actual_customer_360(
     return {
         "customer_ltv": {
             (r["customer_id"],): (
+                r["name"],
                 r["region"],
                 r["completed_orders"],
                 round(r["lifetime_value"] * 100),
@@ -116,7 +120,11 @@ def actual_customer_360(
             for r in gold["customer_ltv"]
         },
         "segment_summary": {
-            (r["segment"],): (r["customers"], round(r["total_value"] * 100))
+            (r["segment"],): (
+                r["customers"],
+                round(r["total_value"] * 100),
+                r["average_value"],
+            )
             for r in gold["segment_summary"]
         },
     }
@@ -141,9 +149,10 @@ def expected_iot_telemetry(seed: SeedData) -> dict[str, dict[Key, tuple[Any, ...
         mid = str(machine["machine_id"])
         n, a = readings[mid], anomalies[mid]
         level = "critical" if a and 10 * a >= n else "warning" if a and 50 * a >= n else "ok"
-        health[(mid,)] = (machine["site"], n, a, level)
+        rate = round(a / n, 4) if n else 0.0  # anomalies per reading, 4 decimals
+        health[(mid,)] = (machine["site"], n, a, rate, level)
         if level != "ok":
-            alerts[(mid,)] = (level, a, last[mid])
+            alerts[(mid,)] = (machine["site"], level, a, last[mid])
     return {"machine_health": health, "maintenance_alerts": alerts}
 
 
@@ -152,11 +161,22 @@ def actual_iot_telemetry(
 ) -> dict[str, dict[Key, tuple[Any, ...]]]:
     return {
         "machine_health": {
-            (r["machine_id"],): (r["site"], r["readings"], r["anomalies"], r["alert_level"])
+            (r["machine_id"],): (
+                r["site"],
+                r["readings"],
+                r["anomalies"],
+                r["anomaly_rate"],
+                r["alert_level"],
+            )
             for r in gold["machine_health"]
         },
         "maintenance_alerts": {
-            (r["machine_id"],): (r["alert_level"], r["anomalies"], r["last_anomaly_at"])
+            (r["machine_id"],): (
+                r["site"],
+                r["alert_level"],
+                r["anomalies"],
+                r["last_anomaly_at"],
+            )
             for r in gold["maintenance_alerts"]
         },
     }
@@ -220,6 +240,38 @@ def actual_financial_risk(
     }
 
 
+#: Every column of every gold table, each compared above; a column added to a product
+#: without a comparison here fails the check (``_run_id`` is the run's own key).
+COMPARED = {
+    "customer_ltv": {
+        "customer_id",
+        "name",
+        "region",
+        "completed_orders",
+        "lifetime_value",
+        "segment",
+    },
+    "segment_summary": {"segment", "customers", "total_value", "average_value"},
+    "machine_health": {
+        "machine_id",
+        "site",
+        "readings",
+        "anomalies",
+        "anomaly_rate",
+        "alert_level",
+    },
+    "maintenance_alerts": {"machine_id", "site", "alert_level", "anomalies", "last_anomaly_at"},
+    "portfolio_risk": {
+        "portfolio_id",
+        "positions",
+        "gross_exposure",
+        "net_exposure",
+        "risk_score",
+        "risk_band",
+    },
+    "exposure_by_asset_class": {"asset_class", "positions", "gross_exposure"},
+}
+
 RECOMPUTE = {
     "customer-360": (expected_customer_360, actual_customer_360),
     "iot-telemetry": (expected_iot_telemetry, actual_iot_telemetry),
@@ -262,6 +314,8 @@ def assert_gold_matches_seed(
     assert set(expected) == set(actual) == {g.name for g in spec.gold}
     for table in expected:
         assert expected[table], f"{product} {table}: the recomputation is empty; the seed is wrong"
+        columns = {c for row in gold[table] for c in row} - {"_run_id"}
+        assert columns == COMPARED[table], f"{product} gold_{table}: columns not compared"
         assert actual[table] == expected[table], (
             f"{product} gold_{table}: {_diff(expected[table], actual[table])}"
         )
