@@ -135,12 +135,23 @@ def _call_inline(predicate: Callable[[], T], budget: float) -> tuple[bool, _Outc
         return True, _Outcome(error=exc)
 
 
+def _pacing(interval: float | None, backoff: Backoff | None) -> Backoff:
+    if interval is None:
+        return backoff or Backoff()
+    if backoff is not None:
+        raise ValueError("give either interval or backoff, not both")
+    if interval <= 0:
+        raise ValueError(f"interval must be positive, got {interval!r}")
+    return Backoff(initial=interval, factor=1.0, maximum=interval)
+
+
 def wait_for_condition(
     predicate: Callable[[], T],
     *,
     timeout: float,
     description: str,
     backoff: Backoff | None = None,
+    interval: float | None = None,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -151,7 +162,12 @@ def wait_for_condition(
     ``predicate`` returns something falsy to mean "not yet", raises
     :class:`TerminalFailure` to mean "never", and may raise any exception in
     ``retry_on`` (recorded, then retried). Exceptions in :data:`PROGRAMMING_ERRORS`
-    and any exception outside ``retry_on`` propagate at once.
+    (``TypeError``, ``AttributeError`` and the like: a bug, not a state) and any
+    exception outside ``retry_on`` propagate at once, as does ``KeyboardInterrupt``.
+
+    Between attempts it waits ``interval`` seconds (a fixed period, what most callers
+    want) or, when none is given, by ``backoff`` (exponential; default
+    :class:`Backoff`). Naming both is an error.
 
     With ``bound_attempts`` (the default) each attempt runs in a helper thread and
     the wait gives up at the deadline even if the attempt hangs; pass ``False`` for
@@ -160,7 +176,7 @@ def wait_for_condition(
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
-    backoff = backoff or Backoff()
+    backoff = _pacing(interval, backoff)
     call = _call_within if bound_attempts else _call_inline
     start = clock()
     deadline = start + timeout

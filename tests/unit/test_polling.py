@@ -74,6 +74,18 @@ def test_backoff_grows_exponentially_and_is_capped(clock: FakeClock) -> None:
     assert clock.sleeps == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
 
 
+def test_interval_gives_a_fixed_period(clock: FakeClock) -> None:
+    wait(results(False, None, False, "done"), clock, interval=0.5)
+    assert clock.sleeps == [0.5, 0.5, 0.5]
+
+
+def test_interval_and_backoff_together_or_nonpositive_are_rejected(clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="either interval or backoff"):
+        wait(results("done"), clock, interval=1.0, backoff=Backoff())
+    with pytest.raises(ValueError, match="interval must be positive"):
+        wait(results("done"), clock, interval=0)
+
+
 def test_backoff_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="initial <= maximum"):
         Backoff(initial=2, maximum=1)
