@@ -137,23 +137,38 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _processes_under(directory: Path) -> list[int]:
-    """Pids of processes whose command line names ``directory``: our components only.
+def _session_leader_of(entry: Path) -> bool:
+    """Whether the process is its session's leader (field 6 of /proc/<pid>/stat)."""
+    try:
+        fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return False
+    return len(fields) > 3 and fields[3] == entry.name
 
-    kwokctl starts every component as a session leader with binaries and flags under
-    its cluster directory, so this finds them even when a pid file was never written
-    (Ctrl-C in the middle of ``kwokctl create``) and never matches a stranger.
+
+def _processes_under(directory: Path) -> list[int]:
+    """Pids of our components: session leaders of this user whose command line names
+    ``directory``.
+
+    kwokctl starts every component as a session leader with flags under its cluster
+    directory, so this finds them even when a pid file was never written (Ctrl-C in
+    the middle of ``kwokctl create``). A user's ``tail -f .../kube-apiserver.log`` names
+    the directory too, but runs in its shell's session, and another user's processes
+    are not ours to signal.
     """
     needle = (str(directory) + os.sep).encode()
+    uid = os.getuid()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
+            if entry.stat().st_uid != uid:
+                continue
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if needle in cmdline and _pid_alive(int(entry.name)):
+        if needle in cmdline and _session_leader_of(entry) and _pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -174,6 +189,21 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM while a half-made cluster is removed: a second Ctrl-C
+    must not stop the cleanup halfway (every step of it is bounded by a timeout)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class KwokProvider(ClusterProvider):
@@ -347,7 +377,8 @@ class KwokProvider(ClusterProvider):
                 self._wait_for_nodes(remaining)
             except BaseException:
                 # Ctrl-C, SIGTERM or a failure: leave no process and no file behind.
-                self.delete()
+                with _signals_held():
+                    self.delete()
                 raise
         logger.info("kwok cluster %r ready in %.1fs", self.config.name, time.monotonic() - started)
         return self.kubeconfig_path()
@@ -518,7 +549,7 @@ class KwokProvider(ClusterProvider):
             if not pids:
                 return
             for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             try:
                 wait_for_condition(

@@ -7,6 +7,8 @@ here are real (a Python child that waits), so cleanup is proven on real pids.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,27 +106,77 @@ def test_chosen_ports_are_distinct_and_pinned_port_kept(
     assert len(set(values)) == 6
 
 
-@pytest.fixture
-def stray(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """A real process whose command line names a fake kwok cluster dir."""
-    cluster_dir = tmp_path / "state" / "unit" / "kwok" / "clusters" / "unit"
-    (cluster_dir / "bin").mkdir(parents=True)
+def _waiting_child(argument: Path, *, session_leader: bool) -> subprocess.Popen[bytes]:
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()", str(cluster_dir / "bin" / "etcd")],
+        [sys.executable, "-c", "import sys; sys.stdin.read()", str(argument)],
         stdin=subprocess.PIPE,
+        start_new_session=session_leader,
     )
     # Right after exec the kernel may not show the new command line yet.
     wait_for_condition(
-        lambda: str(cluster_dir).encode() in Path(f"/proc/{child.pid}/cmdline").read_bytes(),
+        lambda: str(argument).encode() in Path(f"/proc/{child.pid}/cmdline").read_bytes(),
         timeout=10,
         description="the child's command line",
     )
+    return child
+
+
+def _end(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.kill()
+    child.wait(timeout=10)
+
+
+@pytest.fixture
+def stray(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A real process like a kwok component: a session leader (kwokctl starts them so)
+    whose command line names a fake kwok cluster dir."""
+    cluster_dir = tmp_path / "state" / "unit" / "kwok" / "clusters" / "unit"
+    (cluster_dir / "bin").mkdir(parents=True)
+    child = _waiting_child(cluster_dir / "bin" / "etcd", session_leader=True)
     try:
         yield child, cluster_dir
     finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=10)
+        _end(child)
+
+
+def test_a_users_tail_of_a_component_log_is_not_a_component(
+    provider: KwokProvider, stray: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    """``tail -f .../kube-apiserver.log`` in a user's shell names the cluster dir too."""
+    component, cluster_dir = stray
+    onlooker = _waiting_child(cluster_dir / "logs" / "kube-apiserver.log", session_leader=False)
+    try:
+        assert _processes_under(cluster_dir) == [component.pid]
+        provider.delete()
+        assert component.wait(timeout=10) == -9
+        assert onlooker.poll() is None
+    finally:
+        _end(onlooker)
+
+
+def test_a_second_signal_does_not_stop_the_cleanup_of_a_failed_up(
+    provider: KwokProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arriving while ``up`` removes its half-made cluster is held until the
+    cleanup is done; the original failure is what the caller sees."""
+    cleaned: list[str] = []
+
+    def fail_start(*args: object) -> None:
+        raise RuntimeError("planted: a component failed")
+
+    def delete_while_signalled() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        cleaned.append("finished")
+
+    monkeypatch.setattr(provider, "_binaries_or_build", lambda: None)
+    monkeypatch.setattr(provider, "_start", fail_start)
+    monkeypatch.setattr(provider, "delete", delete_while_signalled)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RuntimeError, match="planted"):
+        provider.create(wait_seconds=5)
+    assert cleaned == ["finished"]
+    assert signal.getsignal(signal.SIGTERM) == handler_before
 
 
 def test_processes_are_found_by_their_cluster_dir_only(
