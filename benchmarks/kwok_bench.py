@@ -55,7 +55,6 @@ def cold_build() -> float:
         "TEST_CACHE_DIR": str(scratch / "cache"),
     }
     env.pop("TEST_K8S_BINARIES", None)
-    env.pop("KUBEBUILDER_ASSETS", None)
     try:
         return _timed([sys.executable, "-m", "testing.cluster.k8s_binaries"], env, BUILD_TIMEOUT_S)
     finally:

@@ -16,8 +16,9 @@ almost everywhere, so this module builds them from source at the versions pinned
 
 The result lives in ``<cache>/k8s/<versions key>/``: built into a temporary sibling
 and renamed, so an interrupted build leaves nothing a later run would trust. Set
-``TEST_K8S_BINARIES`` (or envtest's ``KUBEBUILDER_ASSETS``) to a directory that holds
-pre-built binaries to build nothing at all.
+``TEST_K8S_BINARIES`` to a directory that holds every pre-built binary (and kwok's
+stages) to build nothing at all. envtest's ``KUBEBUILDER_ASSETS`` is not read: its
+folder holds only etcd, kube-apiserver and kubectl, never enough for a cluster.
 
 ``python -m testing.cluster.k8s_binaries`` builds (if needed) and prints the directory.
 """
@@ -44,7 +45,6 @@ from testing import pins, tools
 from testing.cluster.base import ClusterError
 
 BINARIES_ENV = "TEST_K8S_BINARIES"
-ENVTEST_ENV = "KUBEBUILDER_ASSETS"
 #: Everything the kwok provider starts or drives.
 BINARY_NAMES = (
     "etcd",
@@ -239,11 +239,8 @@ def missing_binaries(directory: Path) -> list[str]:
 def override_dir(environ: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
     """``(variable, directory)`` of pre-built binaries, if the user named one."""
     env = os.environ if environ is None else environ
-    for variable in (BINARIES_ENV, ENVTEST_ENV):
-        value = env.get(variable)
-        if value:
-            return variable, Path(value).expanduser()
-    return None
+    value = env.get(BINARIES_ENV)
+    return (BINARIES_ENV, Path(value).expanduser()) if value else None
 
 
 def cache_root() -> Path:

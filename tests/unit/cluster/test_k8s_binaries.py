@@ -189,39 +189,32 @@ def no_go(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return cache
 
 
-@pytest.mark.parametrize("variable", [kb.BINARIES_ENV, kb.ENVTEST_ENV])
-def test_prebuilt_directory_is_used_and_nothing_is_built(
-    variable: str, tmp_path: Path, no_go: Path
-) -> None:
+def test_prebuilt_directory_is_used_and_nothing_is_built(tmp_path: Path, no_go: Path) -> None:
     prebuilt = _complete_dir(tmp_path / "prebuilt")
-    binaries = kb.ensure_binaries(environ={variable: str(prebuilt)})
+    binaries = kb.ensure_binaries(environ={kb.BINARIES_ENV: str(prebuilt)})
     assert binaries.directory == prebuilt
-    assert binaries.origin == variable
+    assert binaries.origin == kb.BINARIES_ENV
     assert binaries.path("kube-apiserver") == prebuilt / "kube-apiserver"
     assert not no_go.exists()  # no cache entry, no build log
 
 
-def test_project_variable_wins_over_envtest(tmp_path: Path, no_go: Path) -> None:
-    ours = _complete_dir(tmp_path / "ours")
+def test_envtest_assets_are_not_taken_for_a_complete_set(tmp_path: Path) -> None:
+    """envtest's folder holds only etcd, kube-apiserver and kubectl: never an override."""
     envtest = _complete_dir(tmp_path / "envtest")
-    binaries = kb.ensure_binaries(
-        environ={kb.BINARIES_ENV: str(ours), kb.ENVTEST_ENV: str(envtest)}
-    )
-    assert binaries.directory == ours
+    assert kb.override_dir({"KUBEBUILDER_ASSETS": str(envtest)}) is None
 
 
 def test_prebuilt_directory_missing_binaries_is_named(tmp_path: Path, no_go: Path) -> None:
-    """envtest's own assets hold only etcd, kube-apiserver and kubectl."""
-    envtest = tmp_path / "envtest"
-    envtest.mkdir()
+    partial = tmp_path / "partial"
+    partial.mkdir()
     for name in ("etcd", "kube-apiserver", "kubectl"):
-        (envtest / name).write_text("")
-        (envtest / name).chmod(0o755)
+        (partial / name).write_text("")
+        (partial / name).chmod(0o755)
     with pytest.raises(kb.BuildError) as info:
-        kb.ensure_binaries(environ={kb.ENVTEST_ENV: str(envtest)})
+        kb.ensure_binaries(environ={kb.BINARIES_ENV: str(partial)})
     message = str(info.value)
     assert "kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kwok, kwokctl" in message
-    assert kb.ENVTEST_ENV in message
+    assert kb.BINARIES_ENV in message
 
 
 def test_cached_binaries_are_reused_without_go(no_go: Path) -> None:
