@@ -6,7 +6,8 @@ failed, and swallowed ``TypeError`` from a typo in the predicate until the timeo
 ``wait_for_condition`` fixes all three:
 
 * each attempt runs with the time that is left as its bound: an attempt still
-  running at the deadline ends the wait at the deadline;
+  running at the deadline ends the wait at the deadline, and what it returns
+  later is handed to ``release`` (so a connection it opened is closed);
 * a predicate raises :class:`TerminalFailure` to say "this will never succeed" and
   the wait stops at once with that reason;
 * programming errors propagate immediately.
@@ -16,6 +17,7 @@ The clock and the sleep are injectable so unit tests run in milliseconds.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -100,7 +102,16 @@ class Backoff:
             raise ValueError("backoff needs 0 < initial <= maximum and factor >= 1")
 
     def delay(self, attempt: int) -> float:
-        """Delay after the ``attempt``-th failed attempt (1-based)."""
+        """Delay after the ``attempt``-th failed attempt (1-based).
+
+        The exponent is capped before it is raised: ``factor ** attempt`` overflows a
+        float after about a thousand attempts, which a long wait reaches.
+        """
+        if self.factor == 1 or self.initial >= self.maximum:
+            return float(self.initial)
+        steps_to_cap = math.ceil(math.log(self.maximum / self.initial, self.factor))
+        if attempt - 1 >= steps_to_cap:
+            return float(self.maximum)
         return float(min(self.maximum, self.initial * self.factor ** (attempt - 1)))
 
 
@@ -110,29 +121,76 @@ class _Outcome(Generic[T]):
     error: BaseException | None = None
 
 
-def _call_within(predicate: Callable[[], T], budget: float) -> tuple[bool, _Outcome[T]]:
-    """Run one attempt in a daemon thread; return (finished, outcome) after at most ``budget``."""
+def _call_within(
+    predicate: Callable[[], T], budget: float, release: Callable[[T], object] | None
+) -> tuple[bool, _Outcome[T]]:
+    """Run one attempt in a daemon thread; return (finished, outcome) after at most ``budget``.
+
+    An attempt still running when the budget is spent is abandoned: the caller moves
+    on, and a value it returns later goes to ``release`` on the helper thread.
+    """
     outcome: _Outcome[T] = _Outcome()
     done = threading.Event()
+    lock = threading.Lock()
+    abandoned = False
 
     def run() -> None:
+        value: T | None = None
         try:
-            outcome.value = predicate()
+            value = predicate()
         except BaseException as exc:  # handed back to the waiting thread below
             outcome.error = exc
-        finally:
+        with lock:
+            outcome.value = value
             done.set()
+            late = abandoned
+        if late and value is not None and release is not None:
+            release(value)
 
     threading.Thread(target=run, name="wait_for_condition-attempt", daemon=True).start()
-    return done.wait(max(budget, 0.0)), outcome
+    finished = done.wait(max(budget, 0.0))
+    if not finished:
+        with lock:
+            finished = done.is_set()  # it may have finished while the wait timed out
+            abandoned = not finished
+    return finished, outcome
 
 
-def _call_inline(predicate: Callable[[], T], budget: float) -> tuple[bool, _Outcome[T]]:
-    del budget  # the caller checks the clock after the attempt
+def _call_inline(
+    predicate: Callable[[], T], budget: float, release: Callable[[T], object] | None
+) -> tuple[bool, _Outcome[T]]:
+    del budget, release  # the caller checks the clock after the attempt; nothing is abandoned
     try:
         return True, _Outcome(value=predicate())
     except BaseException as exc:
         return True, _Outcome(error=exc)
+
+
+def run_bounded(
+    call: Callable[[], T],
+    *,
+    timeout: float,
+    description: str,
+    release: Callable[[T], object] | None = None,
+) -> T:
+    """Return ``call()``, or raise :class:`WaitTimeoutError` once ``timeout`` has passed.
+
+    For a single blocking call that has no timeout of its own (a websocket connect,
+    say). It runs on a helper thread; when the time is up the caller goes on, and
+    what ``call`` returns later is handed to ``release``, so nothing it opened stays
+    open. Its exceptions are raised as they are.
+    """
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    start = time.monotonic()
+    finished, outcome = _call_within(call, timeout, release)
+    if not finished:
+        raise WaitTimeoutError(
+            description, timeout, time.monotonic() - start, 1, still_running=True
+        )
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value  # type: ignore[return-value]  # None only if call() returned None
 
 
 def _pacing(interval: float | None, backoff: Backoff | None) -> Backoff:
@@ -155,7 +213,8 @@ def wait_for_condition(
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-    bound_attempts: bool = True,
+    may_overrun_deadline: bool = False,
+    release: Callable[[T], object] | None = None,
 ) -> T:
     """Call ``predicate`` until it returns a truthy value, and return that value.
 
@@ -169,15 +228,17 @@ def wait_for_condition(
     want) or, when none is given, by ``backoff`` (exponential; default
     :class:`Backoff`). Naming both is an error.
 
-    With ``bound_attempts`` (the default) each attempt runs in a helper thread and
-    the wait gives up at the deadline even if the attempt hangs; pass ``False`` for
-    predicates that must run on the calling thread (then a slow attempt is noticed
-    as soon as it returns, and no further attempt starts).
+    By default each attempt runs in a helper thread and the wait gives up at the
+    deadline even if the attempt hangs; a value such an abandoned attempt returns
+    later is handed to ``release`` (close what it opened there). Predicates that
+    must run on the calling thread pass ``may_overrun_deadline=True``: an attempt
+    that starts before the deadline then runs to its end, however long it takes,
+    and no further attempt starts after the deadline.
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     backoff = _pacing(interval, backoff)
-    call = _call_within if bound_attempts else _call_inline
+    call = _call_inline if may_overrun_deadline else _call_within
     start = clock()
     deadline = start + timeout
     attempts = 0
@@ -196,7 +257,7 @@ def wait_for_condition(
                 last_error=last_error,
             )
         attempts += 1
-        finished, outcome = call(predicate, budget)
+        finished, outcome = call(predicate, budget, release)
         now = clock()
         if not finished:
             raise WaitTimeoutError(

@@ -556,7 +556,7 @@ class KwokProvider(ClusterProvider):
                     lambda: not any(_pid_alive(pid) for pid in pids),  # noqa: B023
                     timeout=_PROCESS_EXIT_TIMEOUT_S,
                     description="kwok components to exit",
-                    bound_attempts=False,
+                    may_overrun_deadline=True,
                     backoff=Backoff(initial=0.01, factor=2, maximum=0.2),
                 )
             except WaitTimeoutError:

@@ -16,6 +16,7 @@ from testing.polling import (
     ConditionFailedError,
     TerminalFailure,
     WaitTimeoutError,
+    run_bounded,
     wait_for_condition,
 )
 
@@ -86,6 +87,16 @@ def test_interval_and_backoff_together_or_nonpositive_are_rejected(clock: FakeCl
         wait(results("done"), clock, interval=0)
 
 
+def test_backoff_never_overflows_on_a_long_wait(clock: FakeClock) -> None:
+    # factor ** 1024 is beyond a float: the delay must stay at the cap instead.
+    assert Backoff().delay(5000) == 2.0
+    assert Backoff(initial=0.1, factor=3, maximum=0.9).delay(3) == pytest.approx(0.9)
+    with pytest.raises(WaitTimeoutError) as caught:
+        wait(lambda: False, clock, timeout=3600, backoff=Backoff(initial=0.5, maximum=2.0))
+    assert caught.value.attempts > 1025
+    assert clock.now == pytest.approx(1000 + 3600)
+
+
 def test_backoff_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="initial <= maximum"):
         Backoff(initial=2, maximum=1)
@@ -127,7 +138,7 @@ def test_slow_attempt_never_overruns_into_another(clock: FakeClock) -> None:
         return False
 
     with pytest.raises(WaitTimeoutError) as caught:
-        wait(slow, clock, timeout=5, bound_attempts=False)
+        wait(slow, clock, timeout=5, may_overrun_deadline=True)
     # Two attempts fit (started at 0 s and ~4 s); no third starts after the deadline.
     assert len(calls) == 2
     assert caught.value.attempts == 2
@@ -142,6 +153,66 @@ def test_hanging_attempt_is_abandoned_at_the_deadline() -> None:
         assert caught.value.elapsed < 1.0
     finally:
         release.set()
+
+
+def _await(flag: threading.Event, what: str) -> None:
+    """Until ``flag`` is set, with the project's deadline-bound wait (no fixed wait)."""
+    wait_for_condition(flag.is_set, timeout=10, description=what, interval=0.01)
+
+
+def test_late_value_of_an_abandoned_attempt_is_released() -> None:
+    go, released = threading.Event(), threading.Event()
+    handed: list[object] = []
+
+    def opens_something() -> str:
+        go.wait()
+        return "connection-1"
+
+    def release(value: str) -> None:
+        handed.append(value)
+        released.set()
+
+    with pytest.raises(WaitTimeoutError, match="still running at the deadline"):
+        wait_for_condition(opens_something, timeout=0.05, description="x", release=release)
+    assert handed == []  # abandoned, not yet finished
+    go.set()
+    _await(released, "the abandoned attempt to be released")
+    assert handed == ["connection-1"]
+
+
+def test_value_returned_in_time_is_not_released(clock: FakeClock) -> None:
+    handed: list[object] = []
+    assert wait(results("conn"), clock, release=handed.append) == "conn"
+    assert handed == []
+
+
+def test_run_bounded_returns_raises_and_releases_late_results() -> None:
+    assert run_bounded(lambda: 7, timeout=5, description="seven") == 7
+    with pytest.raises(ConnectionRefusedError):
+        run_bounded(
+            lambda: (_ for _ in ()).throw(ConnectionRefusedError()), timeout=5, description="x"
+        )
+    go, released = threading.Event(), threading.Event()
+    handed: list[object] = []
+
+    def connect() -> str:
+        go.wait()
+        return "stream"
+
+    def close(value: str) -> None:
+        handed.append(value)
+        released.set()
+
+    with pytest.raises(
+        WaitTimeoutError, match="waiting for connecting; the last attempt was still running"
+    ) as caught:
+        run_bounded(connect, timeout=0.05, description="connecting", release=close)
+    assert caught.value.still_running and caught.value.attempts == 1
+    go.set()
+    _await(released, "the late stream to be closed")
+    assert handed == ["stream"]
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        run_bounded(lambda: 1, timeout=0, description="x")
 
 
 @pytest.mark.requirement("CI-002")
