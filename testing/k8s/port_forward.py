@@ -6,13 +6,18 @@ stream (``kubernetes.stream.portforward``). It returns only after the API server
 accepted a port-forward to the target, raises with the reason when the target is
 missing or not running, and on exit closes the listener and every stream it
 opened, so nothing keeps running after the ``with`` block (prior art never left
-its retry loop on success, or shelled out to kubectl).
+its retry loop on success, or shelled out to kubectl). Each stream must connect
+within :data:`CONNECT_TIMEOUT_S` (the client library's websocket has no timeout of
+its own), and what goes wrong on a connection after the start (the pod's port
+refuses, the API server drops the stream) is logged as it happens and added as a
+note to an exception that leaves the ``with`` block.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import select
 import socket
 import threading
@@ -27,8 +32,13 @@ from kubernetes.stream import portforward as k8s_portforward
 from testing.k8s.client import clone
 from testing.k8s.objects import K8sError
 from testing.k8s.status import pod_ready, selector_string
+from testing.polling import WaitTimeoutError, run_bounded
+
+logger = logging.getLogger(__name__)
 
 _BUFFER = 64 * 1024
+#: How long one port-forward stream may take to connect to the API server.
+CONNECT_TIMEOUT_S = 15.0
 
 
 class PortForwardError(K8sError):
@@ -145,10 +155,10 @@ class _Forwarder:
         self._listener.listen(16)
         self.local_port: int = self._listener.getsockname()[1]
 
-    def open_stream(self) -> Any:
-        with self._lock:
+    def _connect(self) -> Any:
+        with self._lock:  # one connect at a time on this client (see __init__)
             try:
-                stream = k8s_portforward(
+                return k8s_portforward(
                     self._core.connect_get_namespaced_pod_portforward,
                     self._target.pod,
                     self._namespace,
@@ -159,8 +169,26 @@ class _Forwarder:
                     f"port-forward to {self._target.via} port {self._target.port} "
                     f"refused: {exc.reason}"
                 ) from None
-            self._streams.append(stream)
-            return stream
+
+    def open_stream(self) -> Any:
+        try:
+            stream = run_bounded(
+                self._connect,
+                timeout=CONNECT_TIMEOUT_S,
+                description=f"port-forward to {self._target.via}",
+                release=_close_quietly,
+            )
+        except WaitTimeoutError:
+            raise PortForwardError(
+                f"port-forward to {self._target.via} port {self._target.port} did not "
+                f"connect within {CONNECT_TIMEOUT_S:g}s (is the API server answering?)"
+            ) from None
+        self._streams.append(stream)
+        return stream
+
+    def _record(self, error: str) -> None:
+        logger.warning("port-forward: %s", error)
+        self.errors.append(error)
 
     def start(self) -> None:
         probe = self.open_stream()
@@ -190,7 +218,7 @@ class _Forwarder:
         try:
             stream = self.open_stream()
         except PortForwardError as exc:
-            self.errors.append(str(exc))
+            self._record(str(exc))
             conn.close()
             return
         remote = stream.socket(self._target.port)
@@ -201,7 +229,7 @@ class _Forwarder:
         finally:
             error = stream.error(self._target.port)
             if error:
-                self.errors.append(f"{self._target.via} port {self._target.port}: {error}")
+                self._record(f"{self._target.via} port {self._target.port}: {error}")
             for sock in (conn, remote):
                 with contextlib.suppress(OSError):
                     sock.close()
@@ -238,6 +266,11 @@ class _Forwarder:
             thread.join(timeout=5)
 
 
+def _close_quietly(stream: Any) -> None:
+    with contextlib.suppress(Exception):
+        stream.close()
+
+
 @contextlib.contextmanager
 def port_forward(
     api: k8s_client.ApiClient, namespace: str, pod_or_service: str, remote_port: int
@@ -246,12 +279,18 @@ def port_forward(
 
     Yields the local port on 127.0.0.1. Raises :class:`PortForwardError` with the
     reason when the target does not exist, is not running, or the API server
-    refuses the port-forward.
+    refuses the port-forward, or does not answer within :data:`CONNECT_TIMEOUT_S`.
+    An exception raised inside the block carries, as a note, every error the
+    forward met on its connections (a test's "connection reset" then says why).
     """
     target = resolve_target(api, namespace, pod_or_service, remote_port)
     forwarder = _Forwarder(api, namespace, target)
     try:
         forwarder.start()
         yield forwarder.local_port
+    except BaseException as exc:
+        if forwarder.errors:
+            exc.add_note("port-forward errors: " + "; ".join(forwarder.errors))
+        raise
     finally:
         forwarder.close()

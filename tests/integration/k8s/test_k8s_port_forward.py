@@ -117,3 +117,36 @@ def test_a_missing_or_not_running_target_raises_the_reason(
         f"service {namespace}/{pg_pod} has no ready pod behind it (0 selected)"
     )
     assert forwarder_threads() == []
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then closed again)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.requirement("K8S-008")
+def test_an_error_on_a_connection_is_shown_with_the_failure_it_caused(
+    k8s_client: ApiClient, namespace: str
+) -> None:
+    """kwok dials a closed port for the pod; the test's own failure then says why."""
+    dead = free_port()
+    apply_objects(
+        k8s_client,
+        [forward_resource("deadend", 8080, dead), pod_manifest("deadend", ports=(8080,))],
+        namespace=namespace,
+    )
+    wait_for_pod(k8s_client, "deadend", namespace, timeout=60)
+    with (
+        pytest.raises(ConnectionError, match="closed before any byte") as caught,
+        port_forward(k8s_client, namespace, "pod/deadend", 8080) as local,
+    ):
+        with socket.create_connection(("127.0.0.1", local), timeout=10) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            if conn.recv(1) == b"":
+                raise ConnectionError("closed before any byte")
+    notes = getattr(caught.value, "__notes__", [])
+    assert len(notes) == 1
+    assert notes[0].startswith(f"port-forward errors: pod {namespace}/deadend port 8080: ")
+    assert f"127.0.0.1:{dead}" in notes[0]
+    assert forwarder_threads() == []
