@@ -23,7 +23,7 @@ from testing.traceability.registry import (
     load_registry,
 )
 from testing.traceability.report import to_json, to_markdown
-from testing.traceability.results import ResultsError, read_results, results_path
+from testing.traceability.results import MERGE_ENV, ResultsError, read_merged, report_paths
 
 PREFIX = "traceability:"
 DEFAULT_OUT = Path("artifacts/traceability")
@@ -48,7 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--registry", help=f"requirement registry (${REGISTRY_ENV}, default {DEFAULT_REGISTRY})"
     )
-    parser.add_argument("--results", help="last test results JSON ($TEST_RESULTS_JSON)")
+    parser.add_argument(
+        "--results",
+        action="append",
+        help="last test results JSON ($TEST_RESULTS_JSON); repeat it, or set "
+        f"${MERGE_ENV} to a glob, to merge the files of several jobs "
+        "(the latest record of each test wins)",
+    )
     parser.add_argument(
         "--threshold",
         help=f"required coverage in percent (${THRESHOLD_ENV}, default {DEFAULT_THRESHOLD:g})",
@@ -76,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         root, Path(options.registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
     )
     out = _resolve(root, options.out or DEFAULT_OUT)
-    res_path = results_path(root, options.results)
     try:
         registry = load_registry(registry_path, root)
-        results = read_results(res_path)
+        res_paths = report_paths(root, options.results)
+        results = read_merged(res_paths)
         if options.inventory is not None:
             inventory = read_inventory(options.inventory)
         else:
@@ -97,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     matrix = build_matrix(registry, inventory, results, threshold=threshold)
-    shown = res_path.relative_to(root) if res_path.is_relative_to(root) else res_path
+    shown = ", ".join(
+        f"`{path.relative_to(root) if path.is_relative_to(root) else path}`" for path in res_paths
+    )
     note = (
-        f"Last results from `{shown}`."
+        f"Last results from {shown}."
         if results
-        else f"No results at `{shown}`: tests show 'not run' (run a tier to record them)."
+        else f"No results at {shown}: tests show 'not run' (run a tier to record them)."
     )
     markdown = to_markdown(matrix, results_note=note)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import tempfile
@@ -24,6 +25,8 @@ from typing import Any
 
 #: Where the plugin writes and the report reads; relative paths are from the repository root.
 RESULTS_ENV = "TEST_RESULTS_JSON"
+#: For the report only: a glob of results files from several jobs, merged (CI sets it).
+MERGE_ENV = "TRACEABILITY_RESULTS"
 DEFAULT_RESULTS = Path("artifacts/traceability/results.json")
 VERSION = 1
 
@@ -56,6 +59,40 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
     if not isinstance(tests, dict):
         raise ResultsError(f"{path}: has no 'tests' mapping; delete it")
     return {str(k): v for k, v in tests.items() if isinstance(v, dict)}
+
+
+def report_paths(root: Path, explicit: list[str] | None) -> list[Path]:
+    """The results files the report reads: ``--results`` given, else ``$TRACEABILITY_RESULTS``
+    (a glob, one file per CI job), else the one file the plugin writes.
+
+    A glob that matches nothing is an error: a CI job whose results never arrived
+    must not pass as "not run".
+    """
+    if explicit:
+        return [results_path(root, given) for given in explicit]
+    pattern = os.environ.get(MERGE_ENV)
+    if not pattern:
+        return [results_path(root)]
+    absolute = pattern if Path(pattern).is_absolute() else str(root / pattern)
+    found = sorted(Path(match) for match in glob.glob(absolute))
+    if not found:
+        raise ResultsError(f"${MERGE_ENV}={pattern} matches no results file")
+    return found
+
+
+def read_merged(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """Results of several runs (one file per CI job) as one: the latest record of a test wins.
+
+    A test that ran in two jobs keeps the record that finished last, whatever the
+    order of ``paths``; a missing file adds nothing.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for nodeid, record in read_results(path).items():
+            known = merged.get(nodeid)
+            if known is None or str(record.get("finished", "")) > str(known.get("finished", "")):
+                merged[nodeid] = record
+    return merged
 
 
 @contextlib.contextmanager

@@ -189,6 +189,53 @@ def test_last_results_are_shown_and_step_summary_is_appended(
     assert "`tests/integration/test_b.py::test_stores[2]` (failed)" in text
 
 
+def job_results(path: Path, tests: dict[str, tuple[str, str]]) -> None:
+    """One CI job's results file: nodeid -> (outcome, finished)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = {node: {"outcome": o, "finished": f} for node, (o, f) in tests.items()}
+    path.write_text(json.dumps({"version": 1, "tests": records}))
+
+
+@pytest.mark.requirement("TRC-005")
+def test_results_of_several_ci_jobs_are_merged_by_a_glob(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GitHub traceability job downloads one results file per job and merges them."""
+    root = repo(tmp_path)
+    jobs = tmp_path / "artifacts/traceability/jobs"
+    job_results(jobs / "unit/results.json", {"tests/unit/test_a.py::test_adds": ("passed", "1")})
+    job_results(
+        jobs / "integration/results.json",
+        {
+            "tests/integration/test_b.py::test_stores[1]": ("failed", "2026-12-07T10:00"),
+            "tests/integration/test_b.py::test_stores[2]": ("passed", "2026-12-07T10:00"),
+        },
+    )
+    # A later re-run of the integration job's flaky case, uploaded under a name that sorts first.
+    job_results(
+        jobs / "a-rerun/results.json",
+        {"tests/integration/test_b.py::test_stores[1]": ("passed", "2026-12-07T11:00")},
+    )
+    monkeypatch.setenv("TRACEABILITY_RESULTS", "artifacts/traceability/jobs/*/results.json")
+    code, _ = run(root, capsys, "--out", str(tmp_path / "out"))
+    assert code == 0
+    data = json.loads((tmp_path / "out/traceability.json").read_text())
+    assert [(r["id"], r["status"]) for r in data["requirements"]] == [
+        ("A-001", "passed"),
+        ("B-001", "passed"),
+    ]
+    markdown = (tmp_path / "out/traceability.md").read_text()
+    assert "`artifacts/traceability/jobs/a-rerun/results.json`" in markdown
+
+    monkeypatch.setenv("TRACEABILITY_RESULTS", "artifacts/nothing/*/results.json")
+    code = main(["--root", str(root), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "traceability: error: $TRACEABILITY_RESULTS=artifacts/nothing/*/results.json "
+        "matches no results file"
+    )
+
+
 def test_invalid_registry_is_one_line_and_exit_2(tmp_path: Path) -> None:
     root = repo(tmp_path, {"tests/requirements.yaml": REGISTRY + "  - id: A-001\n    tier: unit\n"})
     proc = subprocess.run(
