@@ -8,6 +8,7 @@ from __future__ import annotations
 
 pytest_plugins: list[str] = [
     "testing.plugins.sharding",
+    "testing.plugins.privileges",
     "testing.plugins.requirements",
     "testing.plugins.k8s_fixtures",
     "testing.plugins.services",

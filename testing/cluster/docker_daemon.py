@@ -1,10 +1,13 @@
-"""A private, throw-away ``dockerd`` for tests that need a real Docker daemon.
+"""The real Docker daemon for tests: the one that answers, or a private, throw-away one.
 
-CI machines often have Docker installed but no daemon running (no systemd), and a
-developer's daemon holds state (images, kind clusters) that would make results
-depend on the machine. :func:`private_docker_daemon` starts ``dockerd`` with its own
-data root, exec root, pidfile and socket under a short temporary directory, waits
-until ``docker info`` answers, and stops it and removes the directory afterwards.
+:func:`docker_daemon` is what tests ask for. Where a daemon already answers
+(``DOCKER_HOST``, else the default socket: a GitHub runner, a laptop) it is used as it
+is, by any user that may reach it. Where none answers, and only as root, a private one
+is started: CI machines often have Docker installed but no daemon running (no systemd).
+
+:func:`private_docker_daemon` starts ``dockerd`` with its own data root, exec root,
+pidfile and socket under a short temporary directory, waits until ``docker info``
+answers, and stops it and removes the directory afterwards.
 
 It is started so as to leave the host as it found it: no ``docker0`` bridge, no
 iptables rules, no change to IP forwarding. With ``offline=True`` its registry
@@ -18,7 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,24 +41,66 @@ STOP_TIMEOUT_S = 30.0
 _DEAD_PROXY = "http://127.0.0.1:9"
 
 
+#: Where the Docker CLI looks when DOCKER_HOST is unset.
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
 @dataclass(frozen=True)
 class DockerDaemon:
-    """A running private daemon: point clients at it with ``env``."""
+    """A running daemon: point clients at it with ``env``.
 
-    root: Path
-    process: subprocess.Popen[bytes]
+    ``root`` and ``process`` are set only for a private daemon this module started.
+    """
+
+    host: str
+    version: str
+    root: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     @property
-    def host(self) -> str:
-        return f"unix://{self.root / 'docker.sock'}"
+    def private(self) -> bool:
+        return self.process is not None
 
     @property
     def env(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.host}
 
-    @property
-    def log(self) -> Path:
-        return self.root / "dockerd.log"
+
+def answering_daemon(env: Mapping[str, str] | None = None) -> DockerDaemon | None:
+    """The daemon ``docker`` reaches with ``env`` (default: this process's), if it answers."""
+    source = os.environ if env is None else env
+    host = source.get("DOCKER_HOST") or DEFAULT_HOST
+    try:
+        version = check_container_runtime({"DOCKER_HOST": host})
+    except ContainerRuntimeUnavailableError:
+        return None
+    return DockerDaemon(host=host, version=version)
+
+
+@contextmanager
+def docker_daemon(*, offline: bool = True) -> Iterator[DockerDaemon]:
+    """The daemon that answers; else, as root, a private one for the ``with`` block; else one line.
+
+    ``offline`` applies to a private daemon only: a daemon that was already running
+    keeps its own registry settings, so tests that must not pull name an image on a
+    registry address where nothing listens instead (:data:`UNPULLABLE_REGISTRY`).
+    """
+    found = answering_daemon()
+    if found is not None:
+        yield found
+        return
+    if os.geteuid() != 0:
+        host = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        raise ContainerRuntimeUnavailableError(
+            f"no Docker daemon answers at {host}, and only root may start a private one: "
+            "start Docker (or set DOCKER_HOST to one that runs), or run as root"
+        )
+    with private_docker_daemon(offline=offline) as started:
+        yield started
+
+
+#: A registry address where nothing listens: a pull from it fails on any daemon.
+UNPULLABLE_REGISTRY = "127.0.0.1:9"
 
 
 def _argv(dockerd: str, root: Path) -> list[str]:
@@ -73,9 +118,17 @@ def _argv(dockerd: str, root: Path) -> list[str]:
 
 @contextmanager
 def private_docker_daemon(
-    *, offline: bool = True, start_timeout: float = START_TIMEOUT_S
+    *,
+    offline: bool = True,
+    start_timeout: float = START_TIMEOUT_S,
+    socket_group: str | None = None,
 ) -> Iterator[DockerDaemon]:
-    """Start a private ``dockerd``, yield it once ``docker info`` answers, then stop it."""
+    """Start a private ``dockerd``, yield it once ``docker info`` answers, then stop it.
+
+    With ``socket_group`` the socket belongs to that group (mode 0660) and its
+    directory may be traversed, so members who are not root can use the daemon, as
+    the ``docker`` group can on a GitHub runner; nothing else in it is opened up.
+    """
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         raise ContainerRuntimeUnavailableError(
@@ -91,6 +144,10 @@ def private_docker_daemon(
     # the exec root: keep the directory short. mkdtemp makes it private (0700) and unique,
     # so the fixed parent is not the predictable-temp-file risk B108 guards against.
     root = Path(tempfile.mkdtemp(prefix="dkd-", dir="/tmp"))  # nosec B108
+    argv = _argv(dockerd, root)
+    if socket_group is not None:
+        argv += ["--group", socket_group]
+        root.chmod(0o711)  # traversable to reach the socket; not listable
     env = dict(os.environ)
     if offline:
         env |= {"HTTP_PROXY": _DEAD_PROXY, "HTTPS_PROXY": _DEAD_PROXY, "NO_PROXY": ""}
@@ -99,7 +156,7 @@ def private_docker_daemon(
         with (root / "dockerd.log").open("wb") as log:
             try:
                 process = subprocess.Popen(
-                    _argv(dockerd, root),
+                    argv,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
@@ -109,38 +166,36 @@ def private_docker_daemon(
                 raise ContainerRuntimeUnavailableError(
                     f"cannot start {dockerd}: {exc.strerror or exc}"
                 ) from None
-            daemon = DockerDaemon(root, process)
-            _wait_until_answering(daemon, start_timeout)
-            yield daemon
+            host = f"unix://{root / 'docker.sock'}"
+            version = _wait_until_answering(host, process, root / "dockerd.log", start_timeout)
+            yield DockerDaemon(host=host, version=version, root=root, process=process)
     finally:
         if process is not None:
             _stop(process)
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_until_answering(daemon: DockerDaemon, timeout: float) -> None:
-    def answering() -> bool:
-        if daemon.process.poll() is not None:
-            raise TerminalFailure(
-                f"dockerd exited with {daemon.process.returncode}: {_log_tail(daemon.log)}"
-            )
+def _wait_until_answering(
+    host: str, process: subprocess.Popen[bytes], log: Path, timeout: float
+) -> str:
+    def answering() -> str:
+        """The server version once it answers; "" (not yet) before."""
+        if process.poll() is not None:
+            raise TerminalFailure(f"dockerd exited with {process.returncode}: {_log_tail(log)}")
         try:
-            check_container_runtime(daemon.env, timeout=5)
+            return check_container_runtime({"DOCKER_HOST": host}, timeout=5)
         except ContainerRuntimeUnavailableError:
-            return False
-        return True
+            return ""
 
     try:
-        wait_for_condition(
+        return wait_for_condition(
             answering,
             timeout=timeout,
-            description=f"private dockerd on {daemon.host}",
+            description=f"private dockerd on {host}",
             backoff=Backoff(initial=0.1, factor=1.5, maximum=1.0),
         )
     except WaitTimeoutError as exc:
-        raise ContainerRuntimeUnavailableError(
-            f"{exc}; dockerd log: {_log_tail(daemon.log)}"
-        ) from None
+        raise ContainerRuntimeUnavailableError(f"{exc}; dockerd log: {_log_tail(log)}") from None
     except ConditionFailedError as exc:  # dockerd died while starting
         raise ContainerRuntimeUnavailableError(str(exc)) from None
 

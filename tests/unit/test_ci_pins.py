@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 PINS = tomllib.loads((ROOT / "k8s" / "versions.toml").read_text())["ci-tools"]
 
+pytestmark = pytest.mark.requirement("CI-006")
+
 
 def jobs() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())

@@ -1,9 +1,11 @@
 """The REAL kind binary (built from source at the pinned version) against a REAL dockerd.
 
-The daemon is a private ``dockerd`` started for this module (testing.cluster.docker_daemon)
-with an empty data root and its registry traffic sent to a dead loopback proxy, so
-"the node image cannot be pulled" holds on every machine, connected or not. Nothing
-here needs a node image: a cluster that really runs is the e2e tier's business.
+The daemon is the one that answers (a GitHub runner's, a laptop's), or, where none
+does and we are root, a private ``dockerd`` started for this module
+(``testing.cluster.docker_daemon``). Either way nothing here pulls: the node image is
+named on a registry address where nothing listens, so "the node image cannot be
+pulled" holds on every machine, connected or not, and any daemon's other clusters and
+images are left alone. A cluster that really runs is the e2e tier's business.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 
 from testing import pins, tools
 from testing.cluster.base import ClusterConfig
-from testing.cluster.docker_daemon import DockerDaemon, private_docker_daemon
+from testing.cluster.docker_daemon import UNPULLABLE_REGISTRY, DockerDaemon, docker_daemon
 from testing.cluster.kind import KindProvider
 from testing.cluster.kind_cli import (
     ContainerRuntimeUnavailableError,
@@ -29,7 +31,8 @@ from testing.cluster.kind_cli import (
     check_container_runtime,
 )
 
-IMAGE = pins.pin("kind", "node_image")
+PINNED = pins.pin("kind", "node_image")
+IMAGE = f"{UNPULLABLE_REGISTRY}/{PINNED}"
 
 
 def _exe(name: str) -> str:
@@ -40,7 +43,7 @@ def _exe(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[DockerDaemon]:
-    with private_docker_daemon() as running:
+    with docker_daemon() as running:
         yield running
 
 
@@ -76,16 +79,18 @@ def test_real_kind_version_matches_the_pin(kind_binary: Path) -> None:
 
 
 @pytest.mark.requirement("CLU-002")
-def test_real_get_clusters_on_a_fresh_daemon_is_empty(
-    kind_binary: Path, daemon: DockerDaemon
-) -> None:
+def test_real_get_clusters_lists_what_docker_knows(kind_binary: Path, daemon: DockerDaemon) -> None:
+    """kind's list is Docker's own; on a private daemon, fresh for this module, it is empty."""
     installed = subprocess.run(
         [_exe("dockerd"), "--version"], capture_output=True, text=True, timeout=30, check=True
     ).stdout
-    assert f"Docker version {check_container_runtime(daemon.env)}," in installed
+    assert check_container_runtime(daemon.env) == daemon.version
+    assert f"Docker version {daemon.version}," in installed
     cli = KindCLI(kind_binary, env=daemon.env)
-    assert cli.get_clusters() == []
-    assert _docker_kind_labels(daemon) == []
+    clusters = cli.get_clusters()
+    assert clusters == _docker_kind_labels(daemon)
+    if daemon.private:
+        assert clusters == []
 
 
 @pytest.mark.requirement("CLU-003")
@@ -93,7 +98,9 @@ def test_real_create_without_a_pullable_node_image_is_typed_and_leaves_nothing(
     kind_binary: Path, daemon: DockerDaemon, cluster_name: str, tmp_path: Path
 ) -> None:
     config = ClusterConfig(name=cluster_name, state_dir=tmp_path / "state")
-    provider = KindProvider(config, env=daemon.env, cli=KindCLI(kind_binary, env=daemon.env))
+    provider = KindProvider(
+        config, env=daemon.env, cli=KindCLI(kind_binary, env=daemon.env), node_image=IMAGE
+    )
     with pytest.raises(NodeImageUnavailableError) as info:
         provider.create(wait_seconds=60)
     message = str(info.value)
@@ -104,10 +111,12 @@ def test_real_create_without_a_pullable_node_image_is_typed_and_leaves_nothing(
     # kind's own words, captured from the real failure
     assert f'failed to pull image "{IMAGE}"' in info.value.output_tail
     # kind validates k8s/kind-config.yaml before it pulls: the real kind accepted it
-    assert "Ensuring node image (kindest/node:v1.36.1)" in info.value.output_tail
+    assert f"Ensuring node image ({UNPULLABLE_REGISTRY}/kindest/node:v1.36.1)" in (
+        info.value.output_tail
+    )
     assert "kind-create.log" in os.listdir(config.diagnostics_dir)
     assert not provider.exists()
-    assert _docker_kind_labels(daemon) == []
+    assert cluster_name not in _docker_kind_labels(daemon)
     assert not config.kubeconfig.exists()
 
 
@@ -129,12 +138,16 @@ def test_real_unreachable_runtime_is_one_typed_line(kind_binary: Path, tmp_path:
 def test_real_cli_up_fails_in_one_line_naming_the_image(
     kind_binary: Path, daemon: DockerDaemon, cluster_name: str, tmp_path: Path
 ) -> None:
+    # The pin file is the input that names the node image: a copy names the unpullable one.
+    pin_file = tmp_path / "versions.toml"
+    pin_file.write_text(pins.pins_path().read_text().replace(f'"{PINNED}"', f'"{IMAGE}"'))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIND_", "TEST_"))}
     env |= daemon.env | {
         "KIND_PATH": str(kind_binary),
         "TEST_CLUSTER_PROVIDER": "kind",
         "TEST_CLUSTER_NAME": cluster_name,
         "TEST_STATE_DIR": str(tmp_path / "state"),
+        "TEST_PINS_FILE": str(pin_file),
     }
     result = subprocess.run(
         [sys.executable, "-m", "testing.cluster", "up"],
@@ -146,7 +159,7 @@ def test_real_cli_up_fails_in_one_line_naming_the_image(
     assert len(errors) == 1
     assert errors[0].startswith(f"error: node image {IMAGE} cannot be pulled")
     assert result.stdout == ""
-    assert _docker_kind_labels(daemon) == []
+    assert cluster_name not in _docker_kind_labels(daemon)
 
 
 @pytest.mark.requirement("CLU-012")

@@ -1,6 +1,7 @@
 """The ``local`` provider for real: a kubelet, containerd and runc on this host.
 
-Needs root, like the provider itself (network namespaces, cgroups, mounts). It runs
+Needs root, like the provider itself (network namespaces, cgroups, mounts): marked
+``needs_root``, so a run as another user (a GitHub runner) deselects it by name. It runs
 when no other local cluster is up (``.ci/run`` runs it before the e2e cluster), builds
 nothing but the node's images (cached), and takes about 20 s warm. The provider allows
 one local cluster per host, so the tests here take turns through a file lock (pytest-xdist
@@ -28,6 +29,8 @@ from testing.cluster.host_state import HostSnapshot
 from testing.cluster.local import CGROUP_ROOT, LocalProvider
 from testing.k8s.client import api_client
 from testing.polling import TerminalFailure, wait_for_condition
+
+pytestmark = pytest.mark.needs_root
 
 POD_UID = 1000
 DENY_ALL = {
