@@ -11,6 +11,10 @@ Everything lives in ``ClusterConfig.cluster_dir``: kwokctl's work dir
 is written to ``~/.kwok`` or ``~/.kube``. kwok's stages are loaded explicitly:
 its fast node and pod lifecycle, plus the chaos stages, so a test can make a pod
 fail on purpose with the label :data:`FAIL_POD_LABEL` (see :func:`failing_pod_labels`).
+The project adds its own stages (``k8s/kwok/stages``) for the states a kubelet
+reports and kwok does not: a pod labelled :data:`CRASHLOOP_LABEL` keeps its
+containers in CrashLoopBackOff, one labelled :data:`IMAGE_PULL_BACKOFF_LABEL` stays
+Pending in ImagePullBackOff.
 
 Logs, port-forward and exec against simulated pods: the kwok controller serves the
 kubelet API, and the ``ClusterLogs``/``Logs``, ``ClusterPortForward``/``PortForward``,
@@ -39,7 +43,7 @@ from typing import Any
 
 from testing.cluster.base import ClusterConfig, ClusterError, ClusterProvider, ConfigError
 from testing.cluster.k8s_binaries import K8sBinaries, ensure_binaries
-from testing.pins import pin
+from testing.pins import REPO_ROOT, pin
 from testing.polling import Backoff, WaitTimeoutError, wait_for_condition
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,10 @@ logger = logging.getLogger(__name__)
 API_PORT_ENV = "TEST_KWOK_API_PORT"
 #: Label that makes kwok's chaos stage fail a Running pod's containers (exit code 1).
 FAIL_POD_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
+#: Labels for the project's own stages (``k8s/kwok/stages``), set to "true".
+CRASHLOOP_LABEL = "crashloop.stage.ktp.test"
+IMAGE_PULL_BACKOFF_LABEL = "image-pull-backoff.stage.ktp.test"
+PROJECT_STAGES_DIR = REPO_ROOT / "k8s" / "kwok" / "stages"
 #: Annotations that tune that failure (all optional).
 FAIL_POD_REASON_ANNOTATION = f"{FAIL_POD_LABEL}/reason"
 FAIL_POD_MESSAGE_ANNOTATION = f"{FAIL_POD_LABEL}/message"
@@ -327,12 +335,13 @@ class KwokProvider(ClusterProvider):
         return self._binaries
 
     def _write_stages(self, binaries: K8sBinaries) -> None:
+        kwok_own = sorted(binaries.stages_dir.glob("*.yaml"))
+        if not kwok_own:
+            raise ClusterError(f"no kwok stage files in {binaries.stages_dir}")
         documents = [
             path.read_text(encoding="utf-8").strip()
-            for path in sorted(binaries.stages_dir.glob("*.yaml"))
+            for path in [*kwok_own, *sorted(PROJECT_STAGES_DIR.glob("*.yaml"))]
         ]
-        if not documents:
-            raise ClusterError(f"no kwok stage files in {binaries.stages_dir}")
         self.stages_file.write_text("".join(f"---\n{doc}\n" for doc in documents), encoding="utf-8")
 
     def _ports(self) -> _Ports:

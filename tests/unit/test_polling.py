@@ -207,7 +207,8 @@ def test_run_bounded_returns_raises_and_releases_late_results() -> None:
         WaitTimeoutError, match="waiting for connecting; the last attempt was still running"
     ) as caught:
         run_bounded(connect, timeout=0.05, description="connecting", release=close)
-    assert caught.value.still_running and caught.value.attempts == 1
+    assert caught.value.still_running
+    assert caught.value.attempts == 1
     go.set()
     _await(released, "the late stream to be closed")
     assert handed == ["stream"]

@@ -5,31 +5,38 @@ registry). Their state transitions are real API objects written by the kwok
 controller and watched through the real API server, which is what the library
 under test consumes.
 
-Failures are planted two ways: kwok's own chaos stage (the label
-:data:`KWOK_FAIL_LABEL` makes a Running pod's containers exit with a chosen code),
-and, for states kwok's stages do not produce (CrashLoopBackOff, ImagePullBackOff),
-a status report written the way a kubelet writes it (the pods/status subresource)
-for a pod bound to a node that no kwok controller manages, so nothing overwrites it.
+Failures are planted with labels that kwok's stages act on, so the kwok controller
+(the kubelet's stand-in) writes every state, never the test: kwok's own chaos stage
+(:data:`KWOK_FAIL_LABEL` makes a Running pod's containers exit with a chosen code),
+and the project's stages for what a kubelet reports and kwok does not
+(:data:`CRASHLOOP_LABEL`, :data:`IMAGE_PULL_BACKOFF_LABEL`; ``k8s/kwok/stages``).
+
+:class:`WatchRequests` tells a test when a wait has listed and begun to watch, so an
+object it creates afterwards can only reach the wait through the watch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client import ApiClient
 
+from testing.cluster.kwok import CRASHLOOP_LABEL, IMAGE_PULL_BACKOFF_LABEL
 from testing.k8s.apply import apply_objects
+from testing.k8s.client import clone
 from testing.k8s.objects import AppliedObject
+from testing.polling import wait_for_condition
 
 MANIFESTS = Path(__file__).parent / "manifests"
 #: kwok's chaos stage (loaded by the kwok provider): fail a Running pod's containers.
 KWOK_FAIL_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
 KWOK_FAIL_EXIT_CODE = f"{KWOK_FAIL_LABEL}/exit-code"
 KWOK_FAIL_MESSAGE = f"{KWOK_FAIL_LABEL}/message"
-#: A node name no Node object and no kwok controller has: its pods are ours to report on.
-UNMANAGED_NODE = "ktp-test-unmanaged-node"
+__all__ = ["CRASHLOOP_LABEL", "IMAGE_PULL_BACKOFF_LABEL"]
 
 
 def pod_manifest(
@@ -80,39 +87,53 @@ def deployment_manifest(
     }
 
 
-def report_container_waiting(
-    api: ApiClient, namespace: str, pod: str, reason: str, message: str, *, phase: str = "Pending"
-) -> None:
-    """Write what a kubelet reports for a container stuck in ``reason`` (pods/status)."""
-    core = CoreV1Api(api)
-    spec = core.read_namespaced_pod(pod, namespace).spec
-    statuses = [
-        {
-            "name": c.name,
-            "image": c.image,
-            "imageID": "",
-            "ready": False,
-            "restartCount": 4 if reason == "CrashLoopBackOff" else 0,
-            "state": {"waiting": {"reason": reason, "message": message}},
-        }
-        for c in spec.containers
-    ]
-    body = {
-        "status": {
-            "phase": phase,
-            "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
-            "containerStatuses": statuses,
-        }
-    }
-    core.patch_namespaced_pod_status(pod, namespace, body)
+class WatchRequests:
+    """A client of its own whose watch requests for ``resource`` are counted as they leave.
 
+    A wait lists first and then watches from the list's resourceVersion, so once its
+    watch request for ``resource`` is sent, anything created afterwards reaches the
+    wait as a watch event, never through its first list.
+    """
 
-def force_delete_pods(api: ApiClient, namespace: str) -> None:
-    """Remove pods no kubelet will ever confirm deleting (bound to :data:`UNMANAGED_NODE`)."""
-    core = CoreV1Api(api)
-    for pod in core.list_namespaced_pod(namespace).items:
-        if pod.spec.node_name == UNMANAGED_NODE:
-            core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+    def __init__(self, api: ApiClient, resource: str) -> None:
+        self.api = clone(api)
+        self._sent = threading.Event()
+        send = self.api.request
+
+        def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            query = kwargs.get("query_params") or []
+            if url.endswith(f"/{resource}") and ("watch", True) in query:
+                self._sent.set()
+            return send(method, url, *args, **kwargs)
+
+        self.api.request = request  # type: ignore[method-assign]
+
+    def await_first(self) -> None:
+        wait_for_condition(
+            self._sent.is_set, timeout=60, description="the wait to start watching", interval=0.01
+        )
+
+    @contextmanager
+    def once_watching(self, action: Callable[[], object]) -> Iterator[None]:
+        """Inside the block, ``action`` runs on a thread of its own as soon as the watch
+        request is sent; leaving the block joins it and raises what it raised."""
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.await_first()
+                action()
+            except BaseException as exc:  # re-raised on the test's thread below
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="once-watching", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            thread.join()  # bounded: await_first gives up after 60 s
+        if errors:
+            raise errors[0]
 
 
 def apply_one(api: ApiClient, namespace: str, manifest: Mapping[str, Any]) -> AppliedObject:

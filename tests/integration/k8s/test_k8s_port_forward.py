@@ -137,14 +137,21 @@ def test_an_error_on_a_connection_is_shown_with_the_failure_it_caused(
         namespace=namespace,
     )
     wait_for_pod(k8s_client, "deadend", namespace, timeout=60)
-    with (
-        pytest.raises(ConnectionError, match="closed before any byte") as caught,
-        port_forward(k8s_client, namespace, "pod/deadend", 8080) as local,
-    ):
-        with socket.create_connection(("127.0.0.1", local), timeout=10) as conn:
+
+    def first_byte() -> bytes:
+        """What a client of the forward reads; an EOF before any byte is its failure."""
+        with (
+            port_forward(k8s_client, namespace, "pod/deadend", 8080) as local,
+            socket.create_connection(("127.0.0.1", local), timeout=10) as conn,
+        ):
             conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            if conn.recv(1) == b"":
+            data = conn.recv(1)
+            if data == b"":
                 raise ConnectionError("closed before any byte")
+            return data
+
+    with pytest.raises(ConnectionError, match="closed before any byte") as caught:
+        first_byte()
     notes = getattr(caught.value, "__notes__", [])
     assert len(notes) == 1
     assert notes[0].startswith(f"port-forward errors: pod {namespace}/deadend port 8080: ")

@@ -1,30 +1,27 @@
 """Fail-fast: a pod that can never become ready ends the wait at once, with the reason.
 
 Planted failures (see k8s_support): a non-zero exit and a failed Job come from
-kwok's chaos stage; an unschedulable pod from the real kube-scheduler;
-CrashLoopBackOff and ImagePullBackOff are reported through the pods/status
-subresource the way a kubelet reports them (kwok's stages do not produce them),
-for pods bound to a node no kwok controller manages. Everything the wait sees
-arrives through the real API server's watch.
+kwok's chaos stage; CrashLoopBackOff and ImagePullBackOff from the project's kwok
+stages (``k8s/kwok/stages``), written by the kwok controller as a kubelet would
+write them; an unschedulable pod from the real kube-scheduler. No test writes a
+status itself, and everything the wait sees arrives through the real API server.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from k8s_support import (
+    CRASHLOOP_LABEL,
+    IMAGE_PULL_BACKOFF_LABEL,
     KWOK_FAIL_EXIT_CODE,
     KWOK_FAIL_LABEL,
     KWOK_FAIL_MESSAGE,
-    UNMANAGED_NODE,
+    WatchRequests,
     apply_one,
     deployment_manifest,
-    force_delete_pods,
     pod_manifest,
-    report_container_waiting,
 )
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
@@ -42,51 +39,34 @@ def one_line(error: BaseException) -> str:
     return text
 
 
-@pytest.fixture
-def unmanaged(k8s_client: ApiClient, namespace: str) -> Iterator[str]:
-    """The test's namespace; pods bound to the unmanaged node are force-deleted after."""
-    yield namespace
-    force_delete_pods(k8s_client, namespace)
-
-
-def first_pod(api: ApiClient, namespace: str, selector: str) -> str:
-    def found() -> str:
-        pods = k8s.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=selector).items
-        return pods[0].metadata.name if pods else ""
-
-    return wait_for_condition(found, timeout=30, description=f"a pod {selector} to exist")
+def waiting_reason(api: ApiClient, namespace: str, pod: str) -> str:
+    """The first container's waiting reason ("" while it has none)."""
+    statuses = k8s.CoreV1Api(api).read_namespaced_pod(pod, namespace).status.container_statuses
+    waiting = statuses[0].state.waiting if statuses else None
+    return str(waiting.reason) if waiting is not None else ""
 
 
 @pytest.mark.requirement("K8S-005")
 def test_crashloop_seen_by_the_watch_ends_a_deployment_wait(
-    k8s_client: ApiClient, unmanaged: str
+    k8s_client: ApiClient, namespace: str
 ) -> None:
-    apply_one(k8s_client, unmanaged, deployment_manifest("crash", nodeName=UNMANAGED_NODE))
-    pod = first_pod(k8s_client, unmanaged, "app=crash")
-    timer = threading.Timer(
-        1.0,
-        report_container_waiting,
-        args=(
-            k8s_client,
-            unmanaged,
-            pod,
-            "CrashLoopBackOff",
-            "back-off 40s restarting failed container=app",
-        ),
-        kwargs={"phase": "Running"},
-    )
+    """The Deployment is created only once the wait watches pods: the crash loop that
+    kwok then reports can reach the wait through the watch alone."""
+    watching = WatchRequests(k8s_client, "pods")
+    manifest = deployment_manifest("crash", pod_labels={CRASHLOOP_LABEL: "true"})
     started = time.monotonic()
-    timer.start()
-    try:
-        with pytest.raises(WaitFailedError) as caught:
-            wait_for_deployment(k8s_client, "crash", unmanaged, timeout=TIMEOUT)
-    finally:
-        timer.join()
+    with (
+        watching.once_watching(lambda: apply_one(k8s_client, namespace, manifest)),
+        pytest.raises(WaitFailedError) as caught,
+    ):
+        wait_for_deployment(watching.api, "crash", namespace, timeout=TIMEOUT)
     assert time.monotonic() - started < FAST
+    pod = caught.value.failure.subject.split("/")[1].split(" ")[0]
+    assert pod.startswith("crash-")
     assert one_line(caught.value) == (
-        f"deployment {unmanaged}/crash to roll out: failed after "
+        f"deployment {namespace}/crash to roll out: failed after "
         f"{caught.value.elapsed:.2f}s and {caught.value.attempts} attempt(s): "
-        f"pod {unmanaged}/{pod} container app: CrashLoopBackOff: "
+        f"pod {namespace}/{pod} container app: CrashLoopBackOff: "
         "back-off 40s restarting failed container=app"
     )
     assert caught.value.failure.reason == "CrashLoopBackOff"
@@ -94,22 +74,22 @@ def test_crashloop_seen_by_the_watch_ends_a_deployment_wait(
 
 @pytest.mark.requirement("K8S-005")
 def test_image_pull_backoff_already_there_ends_the_wait_at_once(
-    k8s_client: ApiClient, unmanaged: str
+    k8s_client: ApiClient, namespace: str
 ) -> None:
-    apply_one(k8s_client, unmanaged, pod_manifest("pull", nodeName=UNMANAGED_NODE))
-    report_container_waiting(
-        k8s_client,
-        unmanaged,
-        "pull",
-        "ImagePullBackOff",
-        'Back-off pulling image "registry.invalid/app:1.0"',
+    """kwok has reported ImagePullBackOff before the wait starts: its first list ends it."""
+    apply_one(
+        k8s_client, namespace, pod_manifest("pull", labels={IMAGE_PULL_BACKOFF_LABEL: "true"})
     )
-    started = time.monotonic()
+    wait_for_condition(
+        lambda: waiting_reason(k8s_client, namespace, "pull") == "ImagePullBackOff",
+        timeout=60,
+        description="kwok to report ImagePullBackOff for pod pull",
+    )
     with pytest.raises(WaitFailedError) as caught:
-        wait_for_pod(k8s_client, "pull", unmanaged, timeout=TIMEOUT)
-    assert time.monotonic() - started < 5
+        wait_for_pod(k8s_client, "pull", namespace, timeout=TIMEOUT)
+    assert caught.value.attempts == 1  # decided on the first list, not on a later event
     assert one_line(caught.value).endswith(
-        f"pod {unmanaged}/pull container app: ImagePullBackOff: "
+        f"pod {namespace}/pull container app: ImagePullBackOff: "
         'Back-off pulling image "registry.invalid/app:1.0"'
     )
 

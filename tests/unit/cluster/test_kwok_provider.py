@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from testing.cluster import get_provider
 from testing.cluster.base import ClusterConfig, ClusterError, ConfigError
@@ -23,7 +24,10 @@ from testing.cluster.k8s_binaries import K8sBinaries
 from testing.cluster.kwok import (
     API_PORT_ENV,
     COMPONENTS,
+    CRASHLOOP_LABEL,
     FAIL_POD_LABEL,
+    IMAGE_PULL_BACKOFF_LABEL,
+    PROJECT_STAGES_DIR,
     KwokProvider,
     _processes_under,
     _readable,
@@ -282,3 +286,22 @@ def test_create_clears_leftovers_of_a_dead_run_first(
         provider.create(wait_seconds=5)
     assert child.wait(timeout=10) == -9
     assert not provider.config.cluster_dir.exists()
+
+
+def test_stages_file_holds_kwoks_stages_then_the_projects(provider: KwokProvider) -> None:
+    binaries = provider.config.cluster_dir.parent / "binaries"
+    (binaries / "kwok-stages").mkdir(parents=True)
+    (binaries / "kwok-stages" / "pod-ready.yaml").write_text(
+        "kind: Stage\nmetadata:\n  name: pod-ready\n"
+    )
+    provider.config.cluster_dir.mkdir(parents=True)
+    provider._write_stages(K8sBinaries(binaries, origin="test"))
+    names = [
+        doc["metadata"]["name"]
+        for doc in yaml.safe_load_all(provider.stages_file.read_text())
+        if doc is not None
+    ]
+    assert names == ["pod-ready", "ktp-pod-crashloop-backoff", "ktp-pod-image-pull-backoff"]
+    labels = " ".join(path.read_text() for path in PROJECT_STAGES_DIR.glob("*.yaml"))
+    assert f'.metadata.labels["{CRASHLOOP_LABEL}"]' in labels
+    assert f'.metadata.labels["{IMAGE_PULL_BACKOFF_LABEL}"]' in labels

@@ -75,7 +75,7 @@ def test_a_refused_api_server_is_the_refusal_not_a_timeout() -> None:
         port = probe.getsockname()[1]  # closed again at once: nothing listens there
     forwarder = forwarder_to(port)
     try:
-        with pytest.raises(pf.PortForwardError, match="refused: .*Connection refused"):
+        with pytest.raises(pf.PortForwardError, match=r"refused: .*Connection refused"):
             forwarder.start()
     finally:
         forwarder.close()
