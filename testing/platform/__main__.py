@@ -38,8 +38,6 @@ def _deploy(timeout: float) -> int:
         images=image_map(source=source),
         dashboard_url=provider.dashboard_url(DASHBOARD_NODE_PORT),
     ).run()
-    if not provider.runs_containers:
-        print("(simulated nodes: health is API-level readiness; no process runs behind the pods)")
     print(table(result.rows, result.seconds))
     return 0
 

@@ -1,61 +1,44 @@
-"""Deploy's protocol checks, through real port-forwards, against real servers.
+"""Deploy's protocol checks on kwok: a Ready pod is not trusted, a real query decides.
 
-On a cluster that runs containers, deploy does not trust a Ready pod: it queries
-PostgreSQL, asks MinIO's readiness endpoint and lists its buckets, and GETs the
-dashboard's /healthz, each through a port-forward via the API server. Here the pods
-are kwok's, so a ``ClusterPortForward`` makes kwok answer those port-forwards by
-dialling real local servers: a real PostgreSQL and a real MinIO (testing.services.local)
-and, standing in for the dashboard (its image cannot be built without a registry),
-a small HTTP server with the same /healthz contract. Deploy is told the cluster runs
-containers, so every byte of its checks really travels client -> API server -> kwok ->
-server. The Secrets are created up front with the local servers' credentials, which
-deploy keeps, as it keeps any existing Secret.
+Deploy is told the cluster runs containers (``runs_containers=True``) although kwok
+runs none, so it checks each service by its protocol through a port-forward via the
+API server; a ``ClusterPortForward`` makes kwok answer those port-forwards by
+dialling a real local PostgreSQL and MinIO (``testing.services.local``), so every
+byte travels client -> API server -> kwok -> server. kwok completes the init Jobs
+without running them, so the databases they should have made are missing, and only
+the real query can tell. The Secrets hold the local servers' credentials (deploy
+keeps any existing Secret).
+
+That deploy reports healthy on what the real init Jobs made, with the real
+dashboard, is proven on real pods: ``tests/e2e/test_deploy_checks.py``.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
 from kubernetes import client as kube
 
 from testing.platform import PlatformError
 from testing.platform.deploy import Deployer
-from testing.platform.health import BUCKETS, DATABASES
+from testing.platform.health import DATABASES
 from testing.platform.volumes import delete_simulated_volumes
 from testing.services.local import LocalMinio, LocalPostgres
 
 
-class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/healthz" else 404)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
 @pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[LocalPostgres, LocalMinio, int]]:
+def servers() -> Iterator[tuple[LocalPostgres, LocalMinio]]:
     postgres, minio = LocalPostgres(), LocalMinio()
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
     try:
         postgres.start()
         minio.start()
-        thread.start()
-        yield postgres, minio, int(http.server_address[1])
+        yield postgres, minio
     finally:
-        http.shutdown()
-        http.server_close()
         minio.stop()
         postgres.stop()
 
@@ -64,10 +47,10 @@ def servers() -> Iterator[tuple[LocalPostgres, LocalMinio, int]]:
 def wired_namespace(
     namespace_factory: Callable[[str], str],
     api_client: kube.ApiClient,
-    servers: tuple[LocalPostgres, LocalMinio, int],
+    servers: tuple[LocalPostgres, LocalMinio],
 ) -> Iterator[str]:
     """A namespace whose pods' ports kwok forwards to the local servers."""
-    postgres, minio, http_port = servers
+    postgres, minio = servers
     namespace = namespace_factory("protocol")
     core = kube.CoreV1Api(api_client)
     for name, data in (
@@ -86,7 +69,7 @@ def wired_namespace(
         )
     custom = kube.CustomObjectsApi(api_client)
     forward = f"ktp-protocol-{uuid.uuid4().hex[:8]}"
-    targets = {5432: postgres.port, 9000: minio.port, 8080: http_port}
+    targets = {5432: postgres.port, 9000: minio.port}
     custom.create_cluster_custom_object(
         "kwok.x-k8s.io",
         "v1alpha1",
@@ -123,12 +106,12 @@ def _deploy(api: kube.ApiClient, namespace: str, tmp_path: Path) -> Deployer:
 @pytest.mark.requirement("DEP-009")
 def test_protocol_checks_fail_on_what_the_init_jobs_should_have_made(
     api_client: kube.ApiClient,
-    servers: tuple[LocalPostgres, LocalMinio, int],
+    servers: tuple[LocalPostgres, LocalMinio],
     wired_namespace: str,
     tmp_path: Path,
 ) -> None:
     """The simulated init Jobs complete but create nothing: only a real query can tell."""
-    postgres, _, _ = servers
+    postgres, _ = servers
     with psycopg.connect(**_pg(postgres), autocommit=True) as conn:
         for name in DATABASES:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -144,43 +127,6 @@ def test_protocol_checks_fail_on_what_the_init_jobs_should_have_made(
     assert "databases missing: demo, iceberg_catalog" in message
     assert "timed out" not in message
     assert stages == ["base", "services", "init"]
-
-
-@pytest.mark.requirement("DEP-009")
-def test_deploy_reports_healthy_after_real_protocol_checks(
-    api_client: kube.ApiClient,
-    servers: tuple[LocalPostgres, LocalMinio, int],
-    wired_namespace: str,
-    tmp_path: Path,
-) -> None:
-    postgres, minio, _ = servers
-    # What the init Jobs do in a cluster that runs them.
-    with psycopg.connect(**_pg(postgres), autocommit=True) as conn:
-        existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
-        for name in DATABASES:
-            if name not in existing:
-                conn.execute(f'CREATE DATABASE "{name}"')
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{minio.port}",
-        aws_access_key_id=minio.access_key.get_secret_value(),
-        aws_secret_access_key=minio.secret_key.get_secret_value(),
-        region_name="us-east-1",
-    )
-    have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    for bucket in BUCKETS:
-        if bucket not in have:
-            s3.create_bucket(Bucket=bucket)
-
-    result = _deploy(api_client, wired_namespace, tmp_path).run()
-
-    assert [(r.service, r.endpoint) for r in result.rows] == [
-        ("postgres", f"postgres.{wired_namespace}.svc:5432"),
-        ("minio", f"http://minio.{wired_namespace}.svc:9000"),
-        ("databases", "iceberg_catalog, demo"),
-        ("buckets", "s3://warehouse, s3://staging"),
-        ("dashboard", "http://127.0.0.1:8080"),
-    ]
 
 
 def _pg(server: LocalPostgres) -> dict[str, object]:

@@ -29,3 +29,16 @@ def test_table_lines_up_and_reports_the_total() -> None:
     assert lines[2] == "postgres | postgres.ktp-platform.svc:5432 | 12.3s"
     assert lines[3] == "minio    | http://x                       | 3.0s"
     assert lines[-1] == "all services healthy in 15.5s"
+
+
+def test_a_table_of_simulated_readiness_does_not_say_healthy() -> None:
+    rows = [
+        Row("postgres", "postgres.ktp-platform.svc:5432", 1.0, checked=False),
+        Row("databases", "none made: Job postgres-init completed without a container", 2.0,
+            checked=False),
+    ]  # fmt: skip
+    last = table(rows, 2.5).splitlines()[-1]
+    assert last == (
+        "all objects ready in 2.5s; no protocol was checked "
+        "(simulated nodes: nothing runs behind the pods)"
+    )
