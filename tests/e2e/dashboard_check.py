@@ -1,108 +1,85 @@
-"""Check the demo dashboard the way a person sees it: real headless Chromium.
+"""Check the demo dashboard the way a person sees it: a real headless browser.
 
-``dump_dom`` and ``screenshot`` run Debian's ``chromium`` with a fresh profile and
-no network features; ``decode_png`` is a small PNG reader (8-bit RGB/RGBA, the
-format Chromium writes) so the screenshot's pixels can be counted without an
-imaging library. Shared by tests/integration/demo and tests/e2e.
+Playwright drives the browser that ``TEST_BROWSER`` names (a command on PATH or a
+path): Debian's ``chromium`` here, Google Chrome on GitHub's runners, where
+``chromium-browser`` is only a snap stub. Playwright never downloads a browser for
+this project. The page is read once its content is there (a selector, not a fixed
+wait), and its screenshot is read with Pillow. Shared by tests/integration/demo and
+tests/e2e.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-import struct
-import subprocess
-import tempfile
-import zlib
 from collections import Counter
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+from playwright.sync_api import sync_playwright
 from pyiceberg.catalog.sql import SqlCatalog
 
 #: The dashboard's bar colour (demo.dashboard.render.BAR_COLOUR), as RGB.
 BAR_RGB = (0x25, 0x63, 0xEB)
 PASS_RGB = (0x16, 0xA3, 0x4A)
-CHROMIUM_TIMEOUT = 90
+BROWSER_ENV = "TEST_BROWSER"
+#: Tried in this order when TEST_BROWSER is unset (never the snap stub chromium-browser).
+BROWSERS = ("chromium", "google-chrome", "google-chrome-stable")
+PAGE_TIMEOUT_MS = 60_000
+#: Every product section carries data-product; the page is complete when they are there.
+CONTENT_SELECTOR = "[data-product]"
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Debian's chromium is required: apt-get install -y chromium"
-    return found
+def browser() -> str:
+    """The browser executable: ``$TEST_BROWSER`` (command or path), else the first found."""
+    named = os.environ.get(BROWSER_ENV)
+    for name in (named,) if named else BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    wanted = f"{BROWSER_ENV}={named}" if named else f"one of {', '.join(BROWSERS)}"
+    raise AssertionError(
+        f"no browser: {wanted} is not on PATH (Debian: apt-get install chromium; "
+        f"or set {BROWSER_ENV} to Chrome's path)"
+    )
 
 
-def _run_chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        argv = [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            *args,
-        ]
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT, check=False
+@dataclass(frozen=True)
+class Page:
+    html: str
+    screenshot: Path
+
+
+def load(url: str, screenshot: Path, width: int = 1400, height: int = 3000) -> Page:
+    """The page's DOM once its content is there, and a screenshot of the viewport."""
+    with sync_playwright() as driver:
+        chrome = driver.chromium.launch(
+            executable_path=browser(),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--hide-scrollbars"],
         )
-    assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
-    return done
+        try:
+            page = chrome.new_page(viewport={"width": width, "height": height})
+            response = page.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+            assert response is not None, f"GET {url}: no response"
+            assert response.status == 200, f"GET {url} answered {response.status}"
+            page.wait_for_selector(CONTENT_SELECTOR, timeout=PAGE_TIMEOUT_MS)
+            html = page.content()
+            page.screenshot(path=str(screenshot))
+        finally:
+            chrome.close()
+    return Page(html, screenshot)
 
 
-def dump_dom(url: str) -> str:
-    return _run_chromium("--dump-dom", url).stdout
-
-
-def screenshot(url: str, path: Path, width: int = 1400, height: int = 3000) -> Path:
-    _run_chromium(f"--screenshot={path}", f"--window-size={width},{height}", url)
-    assert path.stat().st_size > 0
-    return path
-
-
-def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
-    """Width, height and RGB pixels of a non-interlaced 8-bit RGB or RGBA PNG."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, idat, header = 8, b"", b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            header = body
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8, f"unsupported PNG bit depth {depth}"
-    assert colour in (2, 6), f"unsupported PNG colour type {colour}"
-    assert interlace == 0, "interlaced PNG"
-    bpp = 3 if colour == 2 else 4
-    raw, stride = zlib.decompress(idat), width * bpp
-    pixels: list[tuple[int, int, int]] = []
-    prev = bytearray(stride)
-    for y in range(height):
-        start = y * (stride + 1)
-        ftype, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
-            if ftype == 1:
-                line[i] = (line[i] + a) & 0xFF
-            elif ftype == 2:
-                line[i] = (line[i] + b) & 0xFF
-            elif ftype == 3:
-                line[i] = (line[i] + (a + b) // 2) & 0xFF
-            elif ftype == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
-        pixels.extend(tuple(line[i : i + 3]) for i in range(0, stride, bpp))  # type: ignore[misc]
-        prev = line
-    return width, height, pixels
+def colours(png: Path) -> tuple[tuple[int, int], Counter[tuple[int, int, int]]]:
+    """The image's size and how many pixels have each RGB colour."""
+    with Image.open(png) as image:
+        rgb = image.convert("RGB")
+        counts = rgb.getcolors(maxcolors=rgb.width * rgb.height) or []
+        return rgb.size, Counter({colour: n for n, colour in counts})
 
 
 class DashboardDom(HTMLParser):
@@ -148,7 +125,8 @@ def assert_dashboard_matches_catalog(
     url: str, cat: SqlCatalog, namespaces: dict[str, str], out: Path
 ) -> None:
     """The DOM shows the catalog's own numbers; the screenshot is a real, drawn page."""
-    dom = parse_dashboard(dump_dom(url))
+    page = load(url, out)
+    dom = parse_dashboard(page.html)
     assert sorted(dom.products) == sorted(namespaces)
     expected_tables: dict[str, Any] = {}
     for ns in namespaces.values():
@@ -176,20 +154,18 @@ def assert_dashboard_matches_catalog(
         for label, value in labels.items():
             assert label in by_label, f"{ident}: bar {label!r} is not a row of the table"
             assert value in by_label[label].values(), f"{ident}: bar {label}={value} not in its row"
-    png = screenshot(url, out)
-    width, height, pixels = decode_png(png.read_bytes())
+    (width, height), counts = colours(page.screenshot)
     assert (width, height) == (1400, 3000)
-    colours = Counter(pixels)
-    assert len(colours) > 50, "the page is (nearly) blank"
+    assert len(counts) > 50, "the page is (nearly) blank"
     bar_pixels = sum(
         n
-        for rgb, n in colours.items()
+        for rgb, n in counts.items()
         if max(abs(x - y) for x, y in zip(rgb, BAR_RGB, strict=True)) <= 8
     )
     assert bar_pixels > 400 * len(gold), (
         f"only {bar_pixels} pixels of the bar colour for {len(gold)} charts"
     )
-    assert any(max(abs(x - y) for x, y in zip(rgb, PASS_RGB, strict=True)) <= 8 for rgb in colours)
+    assert any(max(abs(x - y) for x, y in zip(rgb, PASS_RGB, strict=True)) <= 8 for rgb in counts)
 
 
 def settings_env(settings: Any) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The dashboard served by ``python -m demo serve`` over real local PostgreSQL and S3,
-rendered in real headless Chromium (Debian's package): DOM values and screenshot pixels.
+rendered in a real headless browser (Debian's Chromium here, driven by Playwright): DOM
+values and screenshot pixels.
 """
 
 from __future__ import annotations
