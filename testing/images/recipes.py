@@ -10,6 +10,7 @@ package versions from ``k8s/versions.toml [debian]``.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -60,8 +61,23 @@ def run(
     except FileNotFoundError:
         raise ImageError(f"{argv[0]} is not installed (needed for {what})") from None
     if done.returncode != 0:
+        gone = _versions_not_found(done.stderr)
+        if gone:
+            raise ImageError(
+                f"{what} failed: the Debian archive no longer has {', '.join(gone)}; set the "
+                "version it has now (`apt-cache policy <package>` after `apt-get update`) in "
+                "k8s/versions.toml [debian]"
+            )
         raise ImageError(f"{what} failed (exit {done.returncode}): {tools.tail(done.stderr, 5)}")
     return done.stdout
+
+
+_VERSION_NOT_FOUND = re.compile(r"Version '([^']+)' for '([^']+)' was not found")
+
+
+def _versions_not_found(output: str) -> list[str]:
+    """``package=version`` pins apt reported missing (a security update replaced them)."""
+    return sorted({f"{m[2]}={m[1]}" for m in _VERSION_NOT_FOUND.finditer(output)})
 
 
 def _tree_digest(*roots: Path) -> str:

@@ -83,7 +83,13 @@ def copy_checkout(target: Path) -> None:
 
 
 def share_built_binaries(cache: Path) -> None:
-    """Hard links to the Go-built tools and Kubernetes binaries, as the workflow's cache."""
+    """Hard links to the Go-built tools and Kubernetes binaries, as the workflow's cache.
+
+    kind and MinIO are resolved first (built if this run has not built them yet), so
+    the job finds them as it finds them in GitHub's restored cache.
+    """
+    for name in ("kind", "minio"):
+        tools.resolve(name)
     for part in ("tools", "k8s"):
         source = tools.cache_dir() / part
         if source.is_dir():
@@ -99,14 +105,17 @@ def give_to(uid: int | None, *paths: Path) -> None:
                 os.chown(entry, uid, uid, follow_symlinks=False)
 
 
-def tool_bin(directory: Path) -> Path:
-    """uv and uvx, copied where the job's user can run them (setup-uv's role on GitHub)."""
+def tool_path(directory: Path) -> str:
+    """PATH for the job: uv and uvx copied where its user can run them (setup-uv's role on
+    GitHub), Go where it is installed (setup-go's role), then the system's directories."""
     directory.mkdir()
     for name in ("uv", "uvx"):
         found = shutil.which(name)
         assert found is not None, f"{name} is not on PATH (.ci/run installs it)"
         shutil.copy2(found, directory / name)
-    return directory
+    go = shutil.which("go")
+    assert go is not None, "Go is needed, as setup-go provides it on GitHub"
+    return f"{directory}:{Path(go).parent}:/usr/local/bin:/usr/bin:/bin"
 
 
 def results(checkout: Path) -> dict[str, str]:
@@ -124,10 +133,10 @@ def test_the_integration_job_passes_as_a_user_who_is_not_root() -> None:
             directory.mkdir()
         copy_checkout(checkout)
         share_built_binaries(cache)
-        bin_dir = tool_bin(work / "bin")
-        give_to(user.uid, checkout, home)
+        path = tool_path(work / "bin")
+        give_to(user.uid, checkout, home, cache)
         env = {
-            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": path,
             "HOME": str(home),
             "CI": "true",
             "NOX": pins.requirement("nox"),
