@@ -26,6 +26,17 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Said once at the top, also under xdist, whose workers deselect without a word."""
+    del config
+    if is_root():
+        return None
+    return (
+        f"{MARKER}: running as uid {os.geteuid()}, not root: tests marked {MARKER} are "
+        "deselected (run as root to include them)"
+    )
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if is_root():

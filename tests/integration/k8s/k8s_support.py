@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from kubernetes.client import ApiClient
 
@@ -98,15 +99,17 @@ class WatchRequests:
     def __init__(self, api: ApiClient, resource: str) -> None:
         self.api = clone(api)
         self._sent = threading.Event()
-        send = self.api.request
+        rest = self.api.rest_client
+        send = rest.request
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            query = kwargs.get("query_params") or []
-            if url.endswith(f"/{resource}") and ("watch", True) in query:
+            parts = urlsplit(url)
+            watching = parse_qs(parts.query).get("watch", [""])[0].lower() == "true"
+            if watching and parts.path.endswith(f"/{resource}"):
                 self._sent.set()
             return send(method, url, *args, **kwargs)
 
-        self.api.request = request  # type: ignore[method-assign]
+        rest.request = request
 
     def await_first(self) -> None:
         wait_for_condition(

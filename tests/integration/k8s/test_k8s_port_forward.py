@@ -119,41 +119,36 @@ def test_a_missing_or_not_running_target_raises_the_reason(
     assert forwarder_threads() == []
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then closed again)."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.requirement("K8S-008")
 def test_an_error_on_a_connection_is_shown_with_the_failure_it_caused(
     k8s_client: ApiClient, namespace: str
 ) -> None:
-    """kwok dials a closed port for the pod; the test's own failure then says why."""
-    dead = free_port()
+    """The pod's port answers when the forward starts, then stops listening: kwok's dial
+    for the next connection is refused, and the test's own failure then says why."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    target = int(listener.getsockname()[1])
     apply_objects(
         k8s_client,
-        [forward_resource("deadend", 8080, dead), pod_manifest("deadend", ports=(8080,))],
+        [forward_resource("deadend", 8080, target), pod_manifest("deadend", ports=(8080,))],
         namespace=namespace,
     )
     wait_for_pod(k8s_client, "deadend", namespace, timeout=60)
 
     def first_byte() -> bytes:
         """What a client of the forward reads; an EOF before any byte is its failure."""
-        with (
-            port_forward(k8s_client, namespace, "pod/deadend", 8080) as local,
-            socket.create_connection(("127.0.0.1", local), timeout=10) as conn,
-        ):
-            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            data = conn.recv(1)
-            if data == b"":
-                raise ConnectionError("closed before any byte")
-            return data
+        with port_forward(k8s_client, namespace, "pod/deadend", 8080) as local:
+            listener.close()  # from now on nothing listens behind the pod's port
+            with socket.create_connection(("127.0.0.1", local), timeout=10) as conn:
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = conn.recv(1)
+                if data == b"":
+                    raise ConnectionError("closed before any byte")
+                return data
 
     with pytest.raises(ConnectionError, match="closed before any byte") as caught:
         first_byte()
     notes = getattr(caught.value, "__notes__", [])
     assert len(notes) == 1
     assert notes[0].startswith(f"port-forward errors: pod {namespace}/deadend port 8080: ")
-    assert f"127.0.0.1:{dead}" in notes[0]
+    assert f"127.0.0.1:{target}" in notes[0]
     assert forwarder_threads() == []

@@ -44,7 +44,7 @@ def run_pytest(tree: Path, user: OtherUser | None) -> subprocess.CompletedProces
     python = user.python if user else [sys.executable]
     options = user.subprocess_options if user else {}
     return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [*python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_tree.py"],
+        [*python, "-m", "pytest", "-p", "no:cacheprovider", "test_tree.py"],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -71,6 +71,9 @@ def test_a_user_who_is_not_root_gets_one_line_naming_what_was_deselected(tree: P
         "test_tree.py::test_makes_a_namespace"
     ) in result.stdout
     assert "1 passed, 1 deselected" in result.stdout
+    assert "not root: tests marked needs_root are deselected (run as root to include them)" in (
+        result.stdout
+    )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the root half needs root")
