@@ -351,6 +351,10 @@ def _python_image(
     return build
 
 
+#: Debian packages of the test-runner image: the browser the dashboard checks drive, and
+#: libatomic1, which the Node.js that Playwright's driver ships with links against.
+RUNNER_PACKAGES = ("chromium", "libatomic1")
+
 RECIPES: dict[str, Recipe] = {
     r.key: r
     for r in (
@@ -381,14 +385,14 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "tests",
             "tests",
-            _python_inputs(("test",), ("demo", "testing", "tests"), ("chromium",)),
+            _python_inputs(("test",), ("demo", "testing", "tests"), RUNNER_PACKAGES),
             _python_image(
                 ("test",),
                 ("demo", "testing", "tests"),
                 project=True,
                 entrypoint=None,
                 cmd=["python", "-m", "testing.runner", "shard"],
-                packages=("chromium",),
+                packages=RUNNER_PACKAGES,
             ),
         ),
     )
