@@ -1,14 +1,18 @@
 """bandit over the project's Python code, configured by ``[tool.bandit]`` in pyproject.toml.
 
-Fails on any medium or high severity finding, whatever bandit's confidence, and
-on any file bandit could not parse (a file it skipped is a file nobody checked).
-Writes bandit's own JSON and SARIF reports.
+Fails on any finding at or above ``SECURITY_BANDIT_SEVERITY`` (``low``, ``medium``
+or ``high``; default ``medium``), whatever bandit's confidence, and on any file bandit
+could not parse (a file it skipped is a file nobody checked). The threshold is printed
+with the result; findings below it are counted and left in the report. Writes
+bandit's own JSON and SARIF reports.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,22 @@ from testing.security.report import (
     tool_path,
 )
 
-FAILING_SEVERITIES = frozenset({"MEDIUM", "HIGH"})
+SEVERITIES = ("LOW", "MEDIUM", "HIGH")
+SEVERITY_ENV = "SECURITY_BANDIT_SEVERITY"
+DEFAULT_SEVERITY = "medium"
 TIMEOUT_S = 300.0
+
+
+def failing_severities(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The severities that fail the scan: ``$SECURITY_BANDIT_SEVERITY`` and above."""
+    env = os.environ if environ is None else environ
+    chosen = (env.get(SEVERITY_ENV) or DEFAULT_SEVERITY).strip().upper()
+    if chosen not in SEVERITIES:
+        raise ScanError(
+            f"{SEVERITY_ENV}={env.get(SEVERITY_ENV)!r} is not a bandit severity: use low, "
+            "medium or high"
+        )
+    return SEVERITIES[SEVERITIES.index(chosen) :]
 
 
 def configured_targets(config: Path) -> list[str]:
@@ -40,6 +58,7 @@ def configured_targets(config: Path) -> list[str]:
 
 def scan(root: Path, reports: Path, *, targets: list[str] | None = None) -> ScanResult:
     """Run bandit on ``targets`` (relative to ``root``) and return the failing findings."""
+    failing = failing_severities()
     config = root / "pyproject.toml"
     wanted = targets if targets is not None else configured_targets(config)
     present = [t for t in wanted if (root / t).exists()]
@@ -73,11 +92,14 @@ def scan(root: Path, reports: Path, *, targets: list[str] | None = None) -> Scan
                 error["filename"],
             )
         )
-    lows = 0
+    result.notes.append(
+        f"fails on {', '.join(failing)} severity ({SEVERITY_ENV}={failing[0].lower()})"
+    )
+    below = 0
     for issue in data.get("results", []):
         severity = str(issue.get("issue_severity", "")).upper()
-        if severity not in FAILING_SEVERITIES:
-            lows += 1
+        if severity not in failing:
+            below += 1
             continue
         result.findings.append(
             Finding(
@@ -88,8 +110,10 @@ def scan(root: Path, reports: Path, *, targets: list[str] | None = None) -> Scan
                 line=int(issue.get("line_number", 1)),
             )
         )
-    if lows:
-        result.notes.append(f"{lows} low severity finding(s) reported in {json_report}, not fatal")
+    if below:
+        result.notes.append(
+            f"{below} finding(s) below {failing[0]} severity reported in {json_report}, not fatal"
+        )
     totals = data.get("metrics", {}).get("_totals", {})
     suppressed = int(totals.get("nosec", 0)) + int(totals.get("skipped_tests", 0))
     if suppressed:

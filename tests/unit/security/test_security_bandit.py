@@ -80,13 +80,42 @@ def test_nosec_is_a_visible_per_line_exception(tmp_path: Path) -> None:
     assert "1 finding(s) suppressed by # nosec comments" in result.notes
 
 
-def test_low_severity_is_reported_not_fatal(tmp_path: Path) -> None:
+def test_low_severity_is_reported_not_fatal_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SECURITY_BANDIT_SEVERITY", raising=False)
     plant(tmp_path, ARGV_ONLY)  # B404, B603 and B607 (partial path "ls") are LOW
     result = bandit_scan.scan(tmp_path, tmp_path / "reports")
     assert not result.failed
     assert result.notes == [
-        f"3 low severity finding(s) reported in {tmp_path / 'reports' / 'bandit.json'}, not fatal"
+        "fails on MEDIUM, HIGH severity (SECURITY_BANDIT_SEVERITY=medium)",
+        f"3 finding(s) below MEDIUM severity reported in {tmp_path / 'reports' / 'bandit.json'}, "
+        "not fatal",
     ]
+
+
+@pytest.mark.requirement("SEC-001")
+def test_severity_low_makes_the_same_findings_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECURITY_BANDIT_SEVERITY", "low")
+    plant(tmp_path, ARGV_ONLY)
+    result = bandit_scan.scan(tmp_path, tmp_path / "reports")
+    assert sorted(f.rule.split(":")[0] for f in result.findings) == ["B404", "B603", "B607"]
+    assert result.notes[0] == "fails on LOW, MEDIUM, HIGH severity (SECURITY_BANDIT_SEVERITY=low)"
+    monkeypatch.setenv("SECURITY_BANDIT_SEVERITY", "high")
+    plant(tmp_path, YAML_LOAD)  # B506 is MEDIUM: below a high threshold
+    assert bandit_scan.scan(tmp_path, tmp_path / "reports").findings == []
+
+
+def test_an_unknown_severity_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SECURITY_BANDIT_SEVERITY", "critical")
+    plant(tmp_path, ARGV_ONLY)
+    with pytest.raises(ScanError) as caught:
+        bandit_scan.scan(tmp_path, tmp_path / "reports")
+    assert str(caught.value) == (
+        "SECURITY_BANDIT_SEVERITY='critical' is not a bandit severity: use low, medium or high"
+    )
 
 
 def test_unparsable_file_is_a_finding(tmp_path: Path) -> None:
