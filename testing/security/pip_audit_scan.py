@@ -9,10 +9,14 @@ downloads) against OSV:
   :mod:`testing.security.osv_snapshot`, its date printed with the result;
 - otherwise the live OSV API (``SECURITY_OSV_URL`` names another endpoint, e.g. a mirror).
 
+Every pin is audited on every platform the lock covers: pip-audit skips a pin whose
+environment marker is false where it runs (colorama and tzdata are win32-only), so the
+markers are dropped from the copy it reads; the hashes stay.
+
 pip-audit can print "No known vulnerabilities found" after failing lookups (and
 crashes with a traceback when OSV is unreachable), so "clean" is accepted only
-when every pinned dependency that applies to this platform shows up as audited
-in pip-audit's own log (and, offline, was answered by the snapshot server).
+when every pinned dependency shows up as audited in pip-audit's own log (and,
+offline, was answered by the snapshot server).
 """
 
 from __future__ import annotations
@@ -102,8 +106,8 @@ def export_locked(root: Path, out: Path) -> Path:
     return out
 
 
-def applicable_pins(requirements: Path) -> list[Pin]:
-    """The ``name==version`` pins whose environment markers hold here (pip-audit skips the rest)."""
+def locked_pins(requirements: Path) -> list[Pin]:
+    """Every ``name==version`` pin of the file, whatever its environment marker says."""
     pins: list[Pin] = []
     for line in requirements.read_text().splitlines():
         match = _PIN.match(line.strip())
@@ -114,12 +118,28 @@ def applicable_pins(requirements: Path) -> list[Pin]:
         marker = rest.split(";", 1)[1].strip() if ";" in rest else ""
         if marker:
             try:
-                if not Marker(marker).evaluate():
-                    continue
+                Marker(marker)
             except InvalidMarker:
                 raise ScanError(f"{requirements}: invalid environment marker {marker!r}") from None
         pins.append(Pin(name, version))
     return pins
+
+
+def without_markers(requirements: Path, out: Path) -> Path:
+    """A copy of ``requirements`` whose pins hold on every platform (hashes kept)."""
+    lines = []
+    for line in requirements.read_text().splitlines():
+        kept = line
+        if _PIN.match(line.strip()) and ";" in line:
+            head, _, tail = line.partition(";")
+            hashes = tail.find("--hash")
+            if hashes >= 0:
+                kept = f"{head.rstrip()} {tail[hashes:]}"
+            else:
+                kept = head.rstrip() + (" \\" if tail.rstrip().endswith("\\") else "")
+        lines.append(kept)
+    out.write_text("\n".join(lines) + "\n")
+    return out
 
 
 def _findings(report: Path, requirements: Path) -> list[Finding]:
@@ -142,9 +162,11 @@ def _findings(report: Path, requirements: Path) -> list[Finding]:
 
 def audit(requirements: Path, reports: Path, *, osv_url: str | None = None) -> ScanResult:
     """Audit a hashed requirements file, offline when ``SECURITY_ADVISORY_DB`` is set."""
-    expected = {p.key for p in applicable_pins(requirements)}
+    expected = {p.key for p in locked_pins(requirements)}
     if not expected:
-        raise ScanError(f"{requirements} pins no dependency for this platform: nothing to audit")
+        raise ScanError(f"{requirements} pins no dependency: nothing to audit")
+    reports.mkdir(parents=True, exist_ok=True)
+    requirements = without_markers(requirements, reports / "requirements-every-platform.txt")
     db = os.environ.get(ADVISORY_DB_ENV)
     if db and osv_url is None:
         snapshot = osv_snapshot.load_snapshot(Path(db).resolve())

@@ -153,6 +153,41 @@ def test_vulnerable_pin_fails_and_fixed_twin_passes(
 
 
 @pytest.mark.requirement("SEC-002")
+def test_a_pin_for_another_platform_is_audited_too(
+    tmp_path: Path, offline: Path, requests_2_19_ids: set[str]
+) -> None:
+    """A win32-only pin (as colorama and tzdata are in uv.lock) is audited on Linux too."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        REQUESTS_2_19_0.replace("requests==2.19.0 ", "requests==2.19.0 ; sys_platform == 'win32' ")
+    )
+    result = pip_audit_scan.audit(requirements, tmp_path / "reports")
+    assert {f.rule for f in result.findings} == requests_2_19_ids
+    assert result.checked == 1
+
+    requirements.write_text(
+        REQUESTS_CLEAN.replace(
+            f"requests=={REQUESTS_CLEAN_VERSION} ",
+            f"requests=={REQUESTS_CLEAN_VERSION} ; sys_platform == 'win32' \\\n    ",
+        )
+    )
+    clean = pip_audit_scan.audit(requirements, tmp_path / "reports")
+    assert (clean.findings, clean.checked) == ([], 1)
+
+
+def test_every_pin_of_the_lock_is_audited_whatever_its_marker(tmp_path: Path) -> None:
+    exported = pip_audit_scan.export_locked(pins.REPO_ROOT, tmp_path / "req.txt")
+    text = exported.read_text()
+    # uv.lock has win32-only pins (colorama, tzdata): the case this guards.
+    assert text.count("sys_platform == 'win32'") >= 2
+    names = {p.name for p in pip_audit_scan.locked_pins(exported)}
+    assert {"colorama", "tzdata"} <= names
+    copy = pip_audit_scan.without_markers(exported, tmp_path / "every.txt").read_text()
+    assert ";" not in copy
+    assert copy.count("--hash=sha256:") == text.count("--hash=sha256:")
+
+
+@pytest.mark.requirement("SEC-002")
 def test_unreachable_service_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pip_audit_scan.ADVISORY_DB_ENV, raising=False)
     requirements = tmp_path / "requirements.txt"
