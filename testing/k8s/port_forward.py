@@ -238,7 +238,10 @@ class _Forwarder:
     def _copy(self, conn: socket.socket, remote: Any) -> None:
         peers = {conn.fileno(): remote, remote.fileno(): conn}
         while not self._closed.is_set():
-            readable, _, _ = select.select([conn, remote], [], [])
+            try:
+                readable, _, _ = select.select([conn, remote], [], [])
+            except (OSError, ValueError):  # close() shut a socket under us: the forward is over
+                return
             for sock in readable:
                 try:
                     data = sock.recv(_BUFFER)
