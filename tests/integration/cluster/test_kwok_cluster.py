@@ -390,3 +390,34 @@ def test_api_port_in_use_is_one_error_line(
     assert lines[-1].startswith(f"error: port {port} (TEST_KWOK_API_PORT) is in use")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "state" / "busy").exists()
+
+
+@pytest.mark.requirement("KWOK-008")
+def test_keys_kubeconfigs_and_state_directories_are_private(
+    kwok_provider: KwokProvider, kwok_api: Any
+) -> None:
+    """Another local user can read no key, no kubeconfig and no state directory of the
+    cluster; and kwok runs no host command for a ClusterExec object (its CRD is off)."""
+    root = kwok_provider.config.cluster_dir
+    entries = [root, *root.rglob("*")]
+    keys = [p for p in entries if p.is_file() and not p.is_symlink() and p.suffix == ".key"]
+    configs = [p for p in entries if p.is_file() and "kubeconfig" in p.name]
+    assert {p.name for p in keys} >= {"ca.key", "admin.key"}
+    assert len(configs) >= 2  # ours, and kwokctl's own
+    loose = {
+        str(p.relative_to(root)): oct(p.stat().st_mode & 0o777)
+        for p in [*keys, *configs]
+        if p.stat().st_mode & 0o077
+    }
+    assert loose == {}
+    open_dirs = [
+        str(p.relative_to(root))
+        for p in entries
+        if p.is_dir() and not p.is_symlink() and p.stat().st_mode & 0o077
+    ]
+    assert open_dirs == []
+    with pytest.raises(client.exceptions.ApiException) as caught:
+        client.CustomObjectsApi(kwok_api).list_cluster_custom_object(
+            "kwok.x-k8s.io", "v1alpha1", "clusterexecs"
+        )
+    assert caught.value.status == 404
