@@ -28,10 +28,12 @@ from kubernetes.client.exceptions import ApiException
 
 from testing.k8s.objects import K8sError
 from testing.k8s.status import Failure, Obj, Verdict
-from testing.polling import ConditionFailedError, WaitTimeoutError
+from testing.polling import ConditionFailedError, WaitTimeoutError, wait_for_condition
 
 #: Consecutive watch errors (other than 410) tolerated before the wait fails.
 MAX_STREAM_ERRORS = 3
+#: How long a finished wait gives its closed watch threads to end.
+CLOSE_TIMEOUT_S = 5.0
 
 State = dict[str, dict[str, Obj]]
 
@@ -180,6 +182,31 @@ def _drain(
     return count
 
 
+def _close_all(streams: list[_Stream]) -> None:
+    """Close every stream and see each thread end (within :data:`CLOSE_TIMEOUT_S`).
+
+    A stream whose watch request was still being sent when it was closed has no
+    response to shut yet; it is closed again once it has one. A thread left blocked in
+    a TLS read when a short-lived CLI's interpreter exits can abort the process (exit
+    134 after a successful deploy).
+    """
+
+    def all_ended() -> bool:
+        alive = [stream for stream in streams if stream.is_alive()]
+        for stream in alive:
+            stream.close()
+        return not alive
+
+    with contextlib.suppress(WaitTimeoutError):  # daemon threads: never worth a failure
+        wait_for_condition(
+            all_ended,
+            timeout=CLOSE_TIMEOUT_S,
+            description="watch threads to end",
+            interval=0.02,
+            may_overrun_deadline=True,
+        )
+
+
 def watch_until(
     sources: list[Source],
     verdict: Callable[[State], Verdict | Failure],
@@ -225,5 +252,4 @@ def watch_until(
             if result.done:
                 return state
     finally:
-        for stream in streams:
-            stream.close()
+        _close_all(streams)

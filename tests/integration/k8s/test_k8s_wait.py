@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from testing.k8s.objects import ObjectRef
 from testing.k8s.wait import (
     wait_for_deployment,
     wait_for_job,
+    wait_for_pod,
     wait_for_pods_ready,
     wait_for_ready,
     wait_for_statefulset,
@@ -106,3 +108,16 @@ def test_wait_for_ready_skips_kinds_without_readiness(
     started = time.monotonic()
     wait_for_ready(k8s_client, [config, ObjectRef("v1", "Namespace", namespace)], timeout=10)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.requirement("K8S-004")
+def test_a_finished_wait_leaves_no_watch_thread_running(
+    k8s_client: ApiClient, namespace: str
+) -> None:
+    """The second wait is done on its first list, while its watch request may still be on
+    the way: it must still see that thread end. A thread left in a TLS read made short CLIs
+    (deploy) abort at interpreter exit, exit 134, about one run in three."""
+    apply_one(k8s_client, namespace, pod_manifest("steady"))
+    wait_for_pod(k8s_client, "steady", namespace, timeout=60)
+    wait_for_pod(k8s_client, "steady", namespace, timeout=60)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("watch-")] == []
