@@ -6,9 +6,10 @@ port-forward (``ktp-platform``/``postgres`` and ``minio``, credentials from thei
 Secrets). A missing service FAILS the test, naming the command that starts it.
 
 ``--local-services`` starts real PostgreSQL and MinIO servers once, in the pytest
-main process (the xdist controller) before any worker exists, and exports their
-endpoints to the environment the workers inherit; so exactly one server set runs
-per test run, and it is stopped when pytest exits (Ctrl-C included).
+main process (the xdist controller) before any worker exists, and hands their
+endpoints to each worker through xdist's own channel (``workerinput``), never through
+``os.environ``: a child process the tests start inherits no password. Exactly one
+server set runs per test run, and it is stopped when pytest exits (Ctrl-C included).
 """
 
 from __future__ import annotations
@@ -37,14 +38,17 @@ from testing.services.endpoints import (
     EndpointError,
     PostgresEndpoint,
     S3Endpoint,
+    given_to_this_process,
     postgres_from_env,
     s3_from_env,
+    use_in_this_process,
 )
 from testing.services.local import LocalServiceError, local_services
 
 PLATFORM_NAMESPACE_ENV = "TEST_PLATFORM_NAMESPACE"
 DEFAULT_PLATFORM_NAMESPACE = "ktp-platform"
 _LOCAL = pytest.StashKey[contextlib.ExitStack]()
+_WORKER_KEY = "ktp_local_services"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,7 +62,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or not config.getoption("--local-services"):
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: the controller started the servers
+        if _WORKER_KEY in workerinput:
+            use_in_this_process(workerinput[_WORKER_KEY])
+        return
+    if not config.getoption("--local-services"):
         return
     stack = contextlib.ExitStack()
     try:
@@ -66,8 +75,18 @@ def pytest_configure(config: pytest.Config) -> None:
     except (LocalServiceError, WaitTimeoutError, ConditionFailedError) as exc:
         stack.close()
         raise pytest.UsageError(f"--local-services: {str(exc).splitlines()[0]}") from None
-    os.environ.update(env)
+    # Not os.environ: every child process would inherit the passwords.
+    use_in_this_process(env)
+    stack.callback(use_in_this_process, {})
     config.stash[_LOCAL] = stack
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the local servers' endpoints to each worker, over xdist's own channel."""
+    given = given_to_this_process()
+    if given:
+        node.workerinput[_WORKER_KEY] = given
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

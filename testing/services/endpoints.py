@@ -91,14 +91,34 @@ class S3Endpoint:
         return f"s3 {self.endpoint_url}" + (f" bucket {self.bucket}" if self.bucket else "")
 
 
+#: Endpoint variables handed to this process alone (the run's ``--local-services``). They
+#: are read like the environment but never written to ``os.environ``, so no child process
+#: (kwokctl, kubectl, go, a browser) inherits the passwords in them.
+_GIVEN: dict[str, str] = {}
+
+
+def use_in_this_process(variables: Mapping[str, str]) -> None:
+    """Make ``variables`` visible to the ``*_from_env`` readers of this process only."""
+    _GIVEN.clear()
+    _GIVEN.update(variables)
+
+
+def given_to_this_process() -> dict[str, str]:
+    return dict(_GIVEN)
+
+
+def _variables(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return {**os.environ, **_GIVEN} if environ is None else environ
+
+
 def postgres_from_env(environ: Mapping[str, str] | None = None) -> PostgresEndpoint | None:
-    env = os.environ if environ is None else environ
+    env = _variables(environ)
     url = env.get(POSTGRES_URL_ENV)
     return PostgresEndpoint.from_url(url) if url else None
 
 
 def s3_from_env(environ: Mapping[str, str] | None = None) -> S3Endpoint | None:
-    env = os.environ if environ is None else environ
+    env = _variables(environ)
     url = env.get(S3_ENDPOINT_ENV)
     if not url:
         return None

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from testing.services.endpoints import given_to_this_process
+
 INNER_TIMEOUT_S = 300
 
 
@@ -27,6 +29,9 @@ def run_inner_pytest(
         for key, value in os.environ.items()
         if not key.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))
     }
+    # The outer run's --local-services endpoints, handed on explicitly: they are not in
+    # os.environ, which every child would inherit.
+    environ.update(given_to_this_process())
     environ["TEST_RESULTS_JSON"] = str(directory / "results.json")
     for key, value in (env or {}).items():
         if value is None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from testing.services.endpoints import PostgresEndpoint, given_to_this_process
 from tests.support.inner_pytest import run_inner_pytest
 
 RECORDS_ENDPOINTS = """
@@ -20,7 +24,7 @@ from testing.services import s3 as s3svc
 
 def test_servers_answer(postgres, s3):
     Path(os.environ["RECORD"]).write_text(
-        os.environ["POSTGRES_URL"].rsplit("@", 1)[1] + " " + os.environ["S3_ENDPOINT_URL"]
+        f"{postgres.host}:{postgres.port}/{postgres.dbname} {s3.endpoint_url}"
     )
     assert pg.check(postgres).split(".")[0].isdigit()
     assert s3.bucket in s3svc.check(s3)
@@ -61,3 +65,30 @@ def test_local_servers_are_started_for_the_run_and_stopped_after_it(
     assert s3_parts.hostname == "127.0.0.1"
     assert refused(pg_host, int(pg_port))
     assert refused("127.0.0.1", int(s3_parts.port or 0))
+
+
+@pytest.mark.requirement("SVC-007")
+def test_a_child_process_inherits_no_credential_of_the_local_servers() -> None:
+    """The run's servers are handed to this process explicitly, not through os.environ: a
+    child the tests start (kwokctl, kubectl, go, a browser) sees none of their secrets."""
+    given = given_to_this_process()
+    assert sorted(given) == [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY",
+        "POSTGRES_URL",
+        "S3_ENDPOINT_URL",
+    ], "run with --local-services, as nox -s integration does"
+    printed = subprocess.run(
+        [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    child = json.loads(printed)
+    assert [name for name in given if name in child and name != "AWS_REGION"] == []
+    secrets = [
+        given["AWS_SECRET_ACCESS_KEY"],
+        given["AWS_ACCESS_KEY_ID"],
+        PostgresEndpoint.from_url(given["POSTGRES_URL"]).password.get_secret_value(),
+    ]
+    leaked = [name for name, value in child.items() if any(s in value for s in secrets)]
+    assert leaked == []

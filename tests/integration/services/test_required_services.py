@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from testing.base_classes import IntegrationTestBase
 from testing.services import postgres as pg
+from testing.services.endpoints import s3_from_env
 from testing.services.health import check_all, http_check, postgres_check, s3_check
 from testing.services.local import LocalPostgres, free_port
 from tests.support.inner_pytest import run_inner_pytest
+
+
+def _s3_url() -> str:
+    endpoint = s3_from_env()
+    return endpoint.endpoint_url if endpoint is not None else ""
 
 
 class TestAllServicesUp(IntegrationTestBase):
     required_services = (
         "postgres",
         "s3",
-        http_check("minio-health", f"{os.environ.get('S3_ENDPOINT_URL', '')}/minio/health/live"),
+        http_check("minio-health", f"{_s3_url()}/minio/health/live"),
     )
 
     @pytest.mark.requirement("SVC-003")
