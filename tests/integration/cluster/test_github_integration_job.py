@@ -37,6 +37,7 @@ import yaml
 
 from testing import pins, tools
 from testing.cluster.docker_daemon import DockerDaemon, docker_daemon, private_docker_daemon
+from testing.polling import wait_for_condition
 from tests.e2e.dashboard_check import BROWSER_ENV, browser
 from tests.support.unprivileged import REPO_ROOT, not_root, shared_directory
 
@@ -129,6 +130,15 @@ def tool_path(directory: Path) -> str:
     return f"{directory}:{Path(go).parent}:{system}"
 
 
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie (exited; only its parent's reaping is left)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state == "Z"
+
+
 def left_running(uid: int | None, home: Path) -> dict[int, str]:
     """Processes of the job's user that still run with the job's HOME: pid -> command."""
     found = {}
@@ -142,18 +152,26 @@ def left_running(uid: int | None, home: Path) -> dict[int, str]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except OSError:
             continue
-        if f"HOME={home}".encode() in environ:
+        if f"HOME={home}".encode() in environ and not _ended(int(entry.name)):
             found[int(entry.name)] = command
     return found
 
 
 def stop_podman_pause(uid: int | None, home: Path) -> None:
     """Rootless Podman keeps one pause process per user to hold its namespaces; it is
-    Podman's, not the job's, and goes with the job's HOME."""
+    Podman's, not the job's, and goes with the job's HOME (awaited, not assumed, gone)."""
+    killed = []
     for pid, command in left_running(uid, home).items():
         if command == "/usr/bin/podman" or command.endswith("podman"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    wait_for_condition(
+        lambda: all(_ended(pid) for pid in killed),
+        timeout=30,
+        description=f"podman's pause process {killed} to end",
+        interval=0.05,
+    )
 
 
 def results(checkout: Path) -> dict[str, str]:
