@@ -66,10 +66,14 @@ class DockerDaemon:
         return {"DOCKER_HOST": self.host}
 
 
+def _host(env: Mapping[str, str]) -> str:
+    """The daemon address the Docker CLI uses with ``env``."""
+    return env.get("DOCKER_HOST") or DEFAULT_HOST
+
+
 def answering_daemon(env: Mapping[str, str] | None = None) -> DockerDaemon | None:
     """The daemon ``docker`` reaches with ``env`` (default: this process's), if it answers."""
-    source = os.environ if env is None else env
-    host = source.get("DOCKER_HOST") or DEFAULT_HOST
+    host = _host(os.environ if env is None else env)
     try:
         version = check_container_runtime({"DOCKER_HOST": host})
     except ContainerRuntimeUnavailableError:
@@ -90,9 +94,9 @@ def docker_daemon(*, offline: bool = True) -> Iterator[DockerDaemon]:
         yield found
         return
     if os.geteuid() != 0:
-        host = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         raise ContainerRuntimeUnavailableError(
-            f"no Docker daemon answers at {host}, and only root may start a private one: "
+            f"no Docker daemon answers at {_host(os.environ)}, and only root may start a "
+            "private one: "
             "start Docker (or set DOCKER_HOST to one that runs), or run as root"
         )
     with private_docker_daemon(offline=offline) as started:

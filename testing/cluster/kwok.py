@@ -179,7 +179,7 @@ def _processes_under(directory: Path) -> list[int]:
     return found
 
 
-#: Files that hold credentials: private keys and kubeconfigs.
+#: Suffixes of private-key files (kubeconfigs are found by name).
 _PRIVATE_SUFFIXES = (".key", ".pem")
 
 

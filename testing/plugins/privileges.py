@@ -2,9 +2,9 @@
 
 The local provider's tests create network namespaces, cgroups and mounts. A GitHub
 runner runs the integration job as a user who is not root, and there such a test
-could only fail for the wrong reason. Deselecting it, and saying so in one line that
-names the tests and how to include them, keeps that run honest: nothing is skipped
-mid-run, and nothing that could run is left out.
+could only fail for the wrong reason. Deselecting it, and saying so (in the report
+header, and without xdist also in one line naming the tests), keeps that run honest:
+nothing is skipped mid-run, and nothing that could run is left out.
 """
 
 from __future__ import annotations
