@@ -10,6 +10,7 @@ path.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -39,19 +40,45 @@ class OtherUser:
         return {"user": self.uid, "group": self.uid, "extra_groups": []}
 
 
-def not_root() -> OtherUser:
-    """``nobody`` with the system's interpreter when we are root; else ourselves."""
+def not_root(site: Path | None = None, packages: tuple[str, ...] = ()) -> OtherUser:
+    """``nobody`` with the system's interpreter when we are root; else ourselves.
+
+    As ``nobody``, the Python path is this environment's packages, or, with ``site`` (a
+    directory both users can read), copies there of ``packages`` and of the repository's
+    ``testing`` package: a checkout under a private directory (``mktemp -d`` is 0700)
+    cannot be read by ``nobody`` where it lies.
+    """
     if os.geteuid() != 0:
         return OtherUser(uid=None, python=[sys.executable])
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     interpreter = Path(f"/usr/bin/python{version}")
     assert interpreter.exists(), f"{interpreter} is needed to run Python as nobody"
-    packages = sysconfig.get_paths()["purelib"]
-    return OtherUser(
-        uid=NOBODY,
-        python=[str(interpreter), "-S"],
-        env={"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), packages])},
-    )
+    if site is None:
+        path = os.pathsep.join([str(REPO_ROOT), sysconfig.get_paths()["purelib"]])
+    else:
+        _copy_importable(site, packages)
+        path = str(site)
+    return OtherUser(uid=NOBODY, python=[str(interpreter), "-S"], env={"PYTHONPATH": path})
+
+
+def _copy_importable(site: Path, packages: tuple[str, ...]) -> None:
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO_ROOT / "testing", site / "testing", ignore=ignore)
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"{name} is not importable here")
+        origin = Path(spec.origin)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, site / name, ignore=ignore)
+        else:
+            shutil.copy2(origin, site / origin.name)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    for info in purelib.glob("*.dist-info"):  # importlib.metadata finds versions here
+        if info.name.lower().split("-")[0] in packages:
+            shutil.copytree(info, site / info.name)
+    for path in [site, *site.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 @contextmanager

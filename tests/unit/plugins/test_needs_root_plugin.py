@@ -17,6 +17,9 @@ import pytest
 
 from tests.support.unprivileged import OtherUser, not_root, shared_directory
 
+#: What a bare pytest imports, copied where nobody can read it.
+PYTEST_PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py")
+
 TESTS = """\
 import os
 
@@ -44,7 +47,20 @@ def run_pytest(tree: Path, user: OtherUser | None) -> subprocess.CompletedProces
     python = user.python if user else [sys.executable]
     options = user.subprocess_options if user else {}
     return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [*python, "-m", "pytest", "-p", "no:cacheprovider", "test_tree.py"],
+        # The plugin module itself, not the project's entry point: as nobody only pytest
+        # and the ``testing`` package are on the path.
+        [
+            *python,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:k8s_test_platform",
+            "-p",
+            "testing.plugins.privileges",
+            "test_tree.py",
+        ],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -64,7 +80,7 @@ def tree() -> Iterator[Path]:
 
 
 def test_a_user_who_is_not_root_gets_one_line_naming_what_was_deselected(tree: Path) -> None:
-    result = run_pytest(tree, not_root())
+    result = run_pytest(tree, not_root(tree / "site", PYTEST_PACKAGES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
         "deselected 1 test(s) that need root (run as root to include them): "
