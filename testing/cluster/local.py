@@ -41,8 +41,7 @@ from typing import Any
 
 import yaml
 
-from testing import pins, tools
-from testing.cluster import runc_wrapper
+from testing import pins, runc_wrapper, tools
 from testing.cluster.base import ClusterConfig, ClusterError, ClusterProvider
 from testing.cluster.host_state import HostSnapshot, restore
 from testing.cluster.k8s_binaries import K8sBinaries, ensure_binaries
@@ -586,11 +585,8 @@ class LocalProvider(ClusterProvider):
         if runc_wrapper.needs_wrapper():
             binary = self.dir / "bin" / "runc-wrapper"
             binary.parent.mkdir(parents=True, exist_ok=True)
-            body = Path(runc_wrapper.__file__).read_text(encoding="utf-8")
             interpreter = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
-            future = "from __future__ import annotations\n"
-            body = body.replace(future, f"{future}REAL_RUNC = {str(runc)!r}\n", 1)
-            binary.write_text(f"#!{interpreter} -I\n{body}", encoding="utf-8")
+            binary.write_text(runc_wrapper.script(str(runc), interpreter), encoding="utf-8")
             binary.chmod(0o700)
             print(
                 "local: this host's root lacks CAP_SYS_RESOURCE; runc runs through "

@@ -10,9 +10,12 @@ what the host cannot grant, then execs the real runc with the same arguments:
 * ``create``/``run``: the bundle's ``config.json``;
 * ``exec --process FILE``: the process file.
 
-The ``local`` provider writes this file next to its containerd config with two lines
-prepended (the interpreter and ``REAL_RUNC``) and points containerd's ``BinaryName``
-at it, only when :func:`needs_wrapper` is true. It uses the standard library only.
+:func:`script` makes this file an executable with two lines prepended (the
+interpreter and ``REAL_RUNC``). The ``local`` provider points containerd's
+``BinaryName`` at it, a private dockerd runs it as its default runtime, and the kind
+node image built here installs it as ``runc``, all only where :func:`needs_wrapper`
+is true; the node's copy checks at every call, as the same image runs on hosts that
+need no edits. It uses the standard library only.
 """
 
 from __future__ import annotations
@@ -109,11 +112,20 @@ def rewrite_for(argv: list[str]) -> None:
             _rewrite(Path(process), spec_is_process=True)
 
 
+def script(real_runc: str, interpreter: str) -> str:
+    """This file as an executable front end for ``real_runc``, run by ``interpreter``."""
+    body = Path(__file__).read_text(encoding="utf-8")
+    future = "from __future__ import annotations\n"
+    body = body.replace(future, f"{future}REAL_RUNC = {real_runc!r}\n", 1)
+    return f"#!{interpreter} -I\n{body}"
+
+
 def main() -> None:  # pragma: no cover - exercised by real pods through containerd
     real = globals().get("REAL_RUNC")
     if not isinstance(real, str):
         sys.exit("runc wrapper: REAL_RUNC is not set")
-    rewrite_for(sys.argv[1:])
+    if needs_wrapper():  # the same file runs in kind nodes on hosts that need no edits
+        rewrite_for(sys.argv[1:])
     os.execv(real, [real, *sys.argv[1:]])  # noqa: S606 - argv passed through unchanged
 
 

@@ -6,7 +6,7 @@ import json
 import resource
 from pathlib import Path
 
-from testing.cluster import runc_wrapper
+from testing import runc_wrapper
 from testing.cluster.host_state import cleaned_table
 
 WITHOUT_SYS_RESOURCE = "Name:\tx\nCapBnd:\t000001fffeffffff\n"
@@ -82,3 +82,14 @@ def test_down_drops_new_kubernetes_chains_and_keeps_everyone_elses() -> None:
         "-A INPUT -j KUBE-OLD",
         "-A DOCKER -j RETURN",
     ]
+
+
+def test_script_runs_the_real_runc_through_the_named_interpreter(tmp_path: Path) -> None:
+    text = runc_wrapper.script("/opt/real/runc", "/usr/bin/python3.11")
+    lines = text.splitlines()
+    assert lines[0] == "#!/usr/bin/python3.11 -I"
+    future = lines.index("from __future__ import annotations")
+    assert lines[future + 1] == "REAL_RUNC = '/opt/real/runc'"
+    namespace: dict[str, object] = {"__name__": "wrapper"}
+    exec(compile(text, "wrapper", "exec"), namespace)  # noqa: S102 - the file this module writes
+    assert namespace["REAL_RUNC"] == "/opt/real/runc"
