@@ -45,9 +45,11 @@ from testing import pins, tools
 from testing.cluster.base import ClusterError
 
 BINARIES_ENV = "TEST_K8S_BINARIES"
-#: Everything the kwok provider starts or drives.
+#: Everything the kwok provider starts or drives, the local provider's node, and the
+#: kubeadm that the kind node image built here carries.
 BINARY_NAMES = (
     "etcd",
+    "kubeadm",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
@@ -57,8 +59,10 @@ BINARY_NAMES = (
     "kwok",
     "kwokctl",
 )
-#: kubelet and kube-proxy are what the ``local`` provider adds to this control plane.
+#: kubelet and kube-proxy are what the ``local`` provider adds to this control plane;
+#: kubeadm is what the kind node image adds (testing.images.kind_node).
 KUBE_COMMANDS = (
+    "kubeadm",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",

@@ -17,8 +17,11 @@ The manifests name placeholders (``postgres``, ``minio``, ``minio-mc``,
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +79,17 @@ class Choice:
     reason: str
 
 
-def choose_source(provider_name: str, environ: Mapping[str, str] | None = None) -> Choice:
-    """``$TEST_IMAGE_SOURCE`` if set; else built for ``local``, pinned for every other provider."""
+def choose_source(
+    provider_name: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    unreachable: Callable[[str], str | None] | None = None,
+) -> Choice:
+    """``$TEST_IMAGE_SOURCE`` if set; else built for ``local``; for ``kind``, pinned where
+    the node image's registry answers and built where it does not; else pinned.
+
+    ``unreachable`` says why a reference's registry cannot be reached (None: it answers).
+    """
     env = os.environ if environ is None else environ
     explicit = env.get(IMAGE_SOURCE_ENV)
     if explicit:
@@ -93,10 +105,57 @@ def choose_source(provider_name: str, environ: Mapping[str, str] | None = None) 
             "the local provider's default: no registry needed; "
             f"{IMAGE_SOURCE_ENV}=pinned pulls the digests in k8s/versions.toml",
         )
+    if provider_name == "kind":
+        try:
+            node_image = pins.pin("kind", "node_image")
+        except pins.PinError as exc:
+            raise ImageError(str(exc)) from None
+        why = (unreachable or registry_unreachable)(node_image)
+        if why is not None:
+            return Choice(
+                "built",
+                f"{why}, so the node image and the platform's images are built here; "
+                f"{IMAGE_SOURCE_ENV}=pinned pulls them anyway",
+            )
+        return Choice(
+            "pinned",
+            f"the registry of {node_image.split('@')[0]} answers; "
+            f"{IMAGE_SOURCE_ENV}=built builds them here",
+        )
     return Choice(
         "pinned",
         f"the {provider_name} provider's default; {IMAGE_SOURCE_ENV}=built builds them here",
     )
+
+
+#: How long the registry of the pinned kind node image gets to answer.
+REGISTRY_TIMEOUT_S = 5.0
+
+
+def registry_host(image: str) -> str:
+    """The registry a reference is pulled from (Docker Hub for names without one)."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return "registry-1.docker.io" if first == "docker.io" else first
+    return "registry-1.docker.io"
+
+
+@functools.cache
+def registry_unreachable(image: str) -> str | None:
+    """Why the registry of ``image`` cannot be reached, or None when it answers at all
+    (401 included: answering is enough, pulls authenticate on their own)."""
+    host = registry_host(image)
+    try:
+        # https only, to a registry host taken from a pinned reference.
+        with urllib.request.urlopen(  # nosec B310
+            f"https://{host}/v2/", timeout=REGISTRY_TIMEOUT_S
+        ):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"the registry {host} does not answer ({reason})"
 
 
 def _key(name: str) -> str:

@@ -46,6 +46,7 @@ class ImageConfig:
     workdir: str = "/"
     ports: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    stop_signal: str = ""
 
     def as_json(self, diff_ids: list[str]) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -59,6 +60,8 @@ class ImageConfig:
             config["Cmd"] = self.cmd
         if self.user:
             config["User"] = self.user
+        if self.stop_signal:
+            config["StopSignal"] = self.stop_signal
         if self.ports:
             config["ExposedPorts"] = {port: {} for port in self.ports}
         return {

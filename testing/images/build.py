@@ -17,7 +17,7 @@ from filelock import FileLock
 from testing import pins, tools
 from testing.images.archive import write_archive
 from testing.images.errors import ImageError
-from testing.images.recipes import RECIPES, run, scratch
+from testing.images.recipes import RECIPES, Builder, run, scratch
 
 DOCKER_BUILD_TIMEOUT_S = 1800
 LOCK_TIMEOUT_S = 3600
@@ -27,30 +27,31 @@ def cache_root() -> Path:
     return tools.cache_dir() / "images"
 
 
-def archive_path(key: str, ref: str) -> Path:
-    return cache_root() / f"{RECIPES[key].name}-{ref.rsplit(':', 1)[-1]}.tar"
-
-
 def build_archive(key: str, ref: str, *, say: Callable[[str], None]) -> Path:
     """The cached archive of ``key`` tagged ``ref``, built first if missing."""
-    target = archive_path(key, ref)
+    return cached_archive(RECIPES[key].name, ref, RECIPES[key].build, say=say)
+
+
+def cached_archive(name: str, ref: str, build: Builder, *, say: Callable[[str], None]) -> Path:
+    """``<cache>/images/<name>-<tag>.tar``, written by ``build`` once for these inputs."""
+    target = cache_root() / f"{name}-{ref.rsplit(':', 1)[-1]}.tar"
     if target.is_file():
         return target
     cache_root().mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache_root() / f".{key}.lock"), timeout=LOCK_TIMEOUT_S):
+    with FileLock(str(cache_root() / f".{name}.lock"), timeout=LOCK_TIMEOUT_S):
         if target.is_file():
             return target
         started = time.monotonic()
         say(f"images: building {ref} (first time for these inputs)")
         with scratch() as work_dir:
             work = Path(work_dir)
-            layers, config = RECIPES[key].build(work)
+            layers, config = build(work)
             staging = work / "image.tar"
             write_archive(staging, ref, layers, config)
             shutil.move(str(staging), str(target.with_suffix(".part")))
             target.with_suffix(".part").rename(target)
         # Older builds of the same image are dead weight (a tests image is over 1 GiB).
-        for stale in cache_root().glob(f"{RECIPES[key].name}-*.tar"):
+        for stale in cache_root().glob(f"{name}-*.tar"):
             if stale != target:
                 stale.unlink(missing_ok=True)
         size = target.stat().st_size / 2**20

@@ -92,7 +92,7 @@ def _tree_digest(*roots: Path) -> str:
     return sha.hexdigest()
 
 
-def _base_files(layer: LayerWriter) -> None:
+def base_files(layer: LayerWriter) -> None:
     layer.file("/etc/passwd", PASSWD.encode())
     layer.file("/etc/group", GROUP.encode())
     layer.directory("/tmp", 0o1777)  # noqa: S108  # nosec B108 - the image's own /tmp
@@ -126,7 +126,7 @@ def _go_image(
     def build(work: Path) -> tuple[list[Layer], ImageConfig]:
         binary = tools.resolve(tool)
         layer = LayerWriter(work / "layer.tar")
-        _base_files(layer)
+        base_files(layer)
         layer.file(f"/usr/bin/{tool}", binary.read_bytes(), 0o755)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
         return [layer.close()], ImageConfig(entrypoint=entrypoint, env=env)
@@ -163,7 +163,7 @@ def _helper_inputs() -> list[str]:
 
 def _helper(work: Path) -> tuple[list[Layer], ImageConfig]:
     layer = LayerWriter(work / "layer.tar")
-    _base_files(layer)
+    base_files(layer)
     layer.file("/bin/busybox", _busybox_path().read_bytes(), 0o755)
     for applet in ("sh", "mkdir", "rm", "rmdir", "chmod", "chown", "ls", "cat", "echo", "test"):
         layer.symlink(f"/bin/{applet}", "busybox")
@@ -173,12 +173,12 @@ def _helper(work: Path) -> tuple[list[Layer], ImageConfig]:
 # --- Debian root filesystems ----------------------------------------------------------
 
 
-def _debian(key: str) -> str:
+def debian(key: str) -> str:
     return pins.pin("debian", key)
 
 
-def _sources() -> list[str]:
-    suite, main, security = _debian("suite"), _debian("mirror"), _debian("security_mirror")
+def sources() -> list[str]:
+    suite, main, security = debian("suite"), debian("mirror"), debian("security_mirror")
     return [
         f"deb {main} {suite} main",
         f"deb {main} {suite}-updates main",
@@ -186,8 +186,17 @@ def _sources() -> list[str]:
     ]
 
 
-def rootfs(work: Path, packages: list[str], *, hooks: tuple[str, ...] = ()) -> Layer:
-    """A minbase Debian root filesystem with ``packages`` (exact versions), as a layer."""
+def rootfs(
+    work: Path,
+    packages: list[str],
+    *,
+    hooks: tuple[str, ...] = (),
+    customize: tuple[str, ...] = (),
+) -> Layer:
+    """A minbase Debian root filesystem with ``packages`` (exact versions), as a layer.
+
+    ``hooks`` run before the packages are installed, ``customize`` after.
+    """
     if shutil.which("mmdebstrap") is None:
         raise ImageError("mmdebstrap is not installed: `apt-get install mmdebstrap`")
     out = work / "rootfs.tar"
@@ -203,9 +212,10 @@ def rootfs(work: Path, packages: list[str], *, hooks: tuple[str, ...] = ()) -> L
         "--dpkgopt=path-exclude=/usr/share/locale/*",
         '--customize-hook=rm -rf "$1"/var/cache/apt "$1"/var/lib/apt/lists',
         *(f"--essential-hook={hook}" for hook in hooks),
-        _debian("suite"),
+        *(f"--customize-hook={hook}" for hook in customize),
+        debian("suite"),
         str(out),
-        *_sources(),
+        *sources(),
     ]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SOURCE_DATE_EPOCH": "0", "LANG": "C.UTF-8"}
     run(argv, what=f"mmdebstrap {' '.join(packages)}", timeout=MMDEBSTRAP_TIMEOUT_S, env=env)
@@ -213,7 +223,7 @@ def rootfs(work: Path, packages: list[str], *, hooks: tuple[str, ...] = ()) -> L
 
 
 def _postgres_inputs() -> list[str]:
-    return [*_sources(), _debian("postgresql"), _tree_digest(HERE / "postgres-entrypoint.sh")]
+    return [*sources(), debian("postgresql"), _tree_digest(HERE / "postgres-entrypoint.sh")]
 
 
 def _postgres(work: Path) -> tuple[list[Layer], ImageConfig]:
@@ -224,7 +234,7 @@ def _postgres(work: Path) -> tuple[list[Layer], ImageConfig]:
         'mkdir -p "$1"/etc/postgresql-common',
         "echo 'create_main_cluster = false' > \"$1\"/etc/postgresql-common/createcluster.conf",
     )
-    base = rootfs(work, [_debian("postgresql")], hooks=hooks)
+    base = rootfs(work, [debian("postgresql")], hooks=hooks)
     layer = LayerWriter(work / "entry.tar")
     layer.file(
         "/usr/local/bin/docker-entrypoint.sh", (HERE / "postgres-entrypoint.sh").read_bytes(), 0o755
@@ -261,8 +271,8 @@ def _python_inputs(
     def inputs() -> list[str]:
         roots = [pins.REPO_ROOT / "uv.lock", pins.REPO_ROOT / "pyproject.toml"]
         roots += [pins.REPO_ROOT / tree for tree in trees]
-        debian = [_debian("python"), *(_debian(p) for p in packages)]
-        return [*_sources(), *debian, ",".join(groups), _tree_digest(*roots)]
+        packaged = [debian("python"), *(debian(p) for p in packages)]
+        return [*sources(), *packaged, ",".join(groups), _tree_digest(*roots)]
 
     return inputs
 
@@ -277,8 +287,8 @@ def _python_image(
     packages: tuple[str, ...] = (),
 ) -> Builder:
     def build(work: Path) -> tuple[list[Layer], ImageConfig]:
-        debian = [_debian("python"), _debian("ca-certificates"), *(_debian(p) for p in packages)]
-        base = rootfs(work, debian)
+        packaged = [debian("python"), debian("ca-certificates"), *(debian(p) for p in packages)]
+        base = rootfs(work, packaged)
         requirements = work / "requirements.txt"
         run(
             [
@@ -325,7 +335,7 @@ def _python_image(
                 cwd=work,
             )
         layer = LayerWriter(work / "app.tar")
-        _base_files(layer)
+        base_files(layer)
         layer.symlink("/usr/local/bin/python", "/usr/bin/python3.11")
         layer.tree(site, "/app/site-packages", skip=PY_DIRS_SKIP)
         for tree in trees:
