@@ -17,15 +17,20 @@ the same way on every machine, connected or not. Starting it needs root.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from testing import runc_wrapper
 from testing.cluster.kind_cli import ContainerRuntimeUnavailableError, check_container_runtime
 from testing.polling import (
     Backoff,
@@ -107,17 +112,59 @@ def docker_daemon(*, offline: bool = True) -> Iterator[DockerDaemon]:
 UNPULLABLE_REGISTRY = "127.0.0.1:9"
 
 
-def _argv(dockerd: str, root: Path) -> list[str]:
-    return [
+_UMOUNT = shutil.which("umount") or "/usr/bin/umount"
+#: The name a private dockerd gives the runc wrapper, its default runtime where needed.
+WRAPPER_RUNTIME = "ktp-runc"
+
+
+def _argv(dockerd: str, run: Path, data: Path) -> list[str]:
+    """dockerd with everything under ``run`` (short: sockets) and ``data`` (images)."""
+    argv = [
         dockerd,
-        "--data-root", str(root / "data"),
-        "--exec-root", str(root / "exec"),
-        "--pidfile", str(root / "dockerd.pid"),
-        "--host", f"unix://{root / 'docker.sock'}",
+        "--data-root", str(data),
+        "--exec-root", str(run / "exec"),
+        "--pidfile", str(run / "dockerd.pid"),
+        "--host", f"unix://{run / 'docker.sock'}",
         "--bridge=none",
         "--iptables=false",
         "--ip-forward=false",
+        # Containers' cgroups under a parent named after this daemon, removed when it stops
+        # (dockerd itself leaves a "docker" cgroup in every hierarchy behind).
+        "--exec-opt", "native.cgroupdriver=cgroupfs",
+        "--cgroup-parent", f"/{run.name}",
     ]  # fmt: skip
+    if runc_wrapper.needs_wrapper():
+        # Privileged containers (kind's nodes) ask for CAP_SYS_RESOURCE, which this
+        # host's root lacks: the wrapper drops it from each spec before runc reads it.
+        runc = shutil.which("runc")
+        if runc is None:
+            raise ContainerRuntimeUnavailableError("runc is not installed: `apt-get install runc`")
+        interpreter = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+        wrapper = run / "runc-wrapper"
+        wrapper.write_text(runc_wrapper.script(runc, interpreter), encoding="utf-8")
+        wrapper.chmod(0o700)
+        argv += [
+            "--add-runtime",
+            f"{WRAPPER_RUNTIME}={wrapper}",
+            "--default-runtime",
+            WRAPPER_RUNTIME,
+        ]
+    return argv
+
+
+def _dockerd() -> str:
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        raise ContainerRuntimeUnavailableError(
+            "dockerd is not installed: `apt-get install docker.io` (Debian/Ubuntu) or install "
+            "Docker Engine"
+        )
+    if os.geteuid() != 0:
+        raise ContainerRuntimeUnavailableError(
+            "starting a private dockerd needs root: run as root (CI) or under sudo, or start "
+            "Docker yourself"
+        )
+    return dockerd
 
 
 @contextmanager
@@ -133,30 +180,20 @@ def private_docker_daemon(
     directory may be traversed, so members who are not root can use the daemon, as
     the ``docker`` group can on a GitHub runner; nothing else in it is opened up.
     """
-    dockerd = shutil.which("dockerd")
-    if dockerd is None:
-        raise ContainerRuntimeUnavailableError(
-            "dockerd is not installed: `apt-get install docker.io` (Debian/Ubuntu) or install "
-            "Docker Engine"
-        )
-    if os.geteuid() != 0:
-        raise ContainerRuntimeUnavailableError(
-            "starting a private dockerd needs root: run the real-Docker tests as root (CI) or "
-            "under sudo"
-        )
+    dockerd = _dockerd()
     # Unix socket paths are limited to 108 bytes, and containerd nests its socket under
     # the exec root: keep the directory short. mkdtemp makes it private (0700) and unique,
     # so the fixed parent is not the predictable-temp-file risk B108 guards against.
     root = Path(tempfile.mkdtemp(prefix="dkd-", dir="/tmp"))  # nosec B108
-    argv = _argv(dockerd, root)
-    if socket_group is not None:
-        argv += ["--group", socket_group]
-        root.chmod(0o711)  # traversable to reach the socket; not listable
     env = dict(os.environ)
     if offline:
         env |= {"HTTP_PROXY": _DEAD_PROXY, "HTTPS_PROXY": _DEAD_PROXY, "NO_PROXY": ""}
     process: subprocess.Popen[bytes] | None = None
     try:
+        argv = _argv(dockerd, root, root / "data")
+        if socket_group is not None:
+            argv += ["--group", socket_group]
+            root.chmod(0o711)  # traversable to reach the socket; not listable
         with (root / "dockerd.log").open("wb") as log:
             try:
                 process = subprocess.Popen(
@@ -176,6 +213,7 @@ def private_docker_daemon(
     finally:
         if process is not None:
             _stop(process)
+        _remove_cgroups(root.name)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -222,3 +260,160 @@ def _log_tail(log: Path) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(line[-200:] for line in lines[-3:]) or "(empty log)"
+
+
+# --- a daemon that outlives the process that started it: a kind cluster's own ------------
+
+
+@dataclass(frozen=True)
+class DaemonPaths:
+    """Where a cluster's own dockerd keeps its sockets (``run``) and images (``data``)."""
+
+    run: Path
+    data: Path
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.run / 'docker.sock'}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run / "dockerd.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.data.parent / "dockerd.log"
+
+
+def cluster_daemon_paths(cluster_dir: Path) -> DaemonPaths:
+    """Paths of the dockerd a kind cluster in ``cluster_dir`` starts for itself.
+
+    The sockets go under /run, named after the cluster directory: unix socket paths
+    are limited to 108 bytes, and a checkout's path can be long.
+    """
+    digest = hashlib.sha256(str(cluster_dir.resolve()).encode()).hexdigest()[:12]
+    return DaemonPaths(run=Path("/run") / f"ktp-dockerd-{digest}", data=cluster_dir / "dockerd")
+
+
+def _pid(paths: DaemonPaths) -> int | None:
+    """The daemon's pid while it runs (a zombie counts as gone)."""
+    try:
+        pid = int(paths.pidfile.read_text(encoding="utf-8").strip())
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if state in ("Z", "X") else pid
+
+
+def running_cluster_daemon(paths: DaemonPaths) -> DockerDaemon | None:
+    """The cluster's own dockerd, if its pidfile names a live process that answers."""
+    if _pid(paths) is None:
+        return None
+    try:
+        version = check_container_runtime({"DOCKER_HOST": paths.host}, timeout=10)
+    except ContainerRuntimeUnavailableError:
+        return None
+    return DockerDaemon(host=paths.host, version=version, root=paths.run)
+
+
+def start_cluster_daemon(
+    paths: DaemonPaths, *, start_timeout: float = START_TIMEOUT_S
+) -> DockerDaemon:
+    """Start a dockerd that keeps running after this process ends; stop it with
+    :func:`stop_cluster_daemon`. A daemon that fails to start leaves nothing behind."""
+    dockerd = _dockerd()
+    paths.run.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        argv = _argv(dockerd, paths.run, paths.data)
+        with paths.log.open("ab") as log:
+            try:
+                process = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            except OSError as exc:
+                raise ContainerRuntimeUnavailableError(
+                    f"cannot start {dockerd}: {exc.strerror or exc}"
+                ) from None
+        version = _wait_until_answering(paths.host, process, paths.log, start_timeout)
+    except BaseException:
+        stop_cluster_daemon(paths)
+        raise
+    return DockerDaemon(host=paths.host, version=version, root=paths.run)
+
+
+def stop_cluster_daemon(paths: DaemonPaths, *, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop the cluster's dockerd (SIGTERM, then SIGKILL) and remove its directories."""
+    pid = _pid(paths)
+    if pid is not None:
+        # Networks (kind's) outlive a daemon's restart: their bridges would stay behind.
+        _docker(paths.host, ["network", "prune", "--force"])
+        with _suppress_gone():
+            os.kill(pid, signal.SIGTERM)
+        try:
+            wait_for_condition(
+                lambda: _pid(paths) is None,
+                timeout=timeout,
+                description=f"dockerd {pid} to exit",
+                backoff=Backoff(initial=0.1, factor=1.5, maximum=1.0),
+            )
+        except WaitTimeoutError:
+            with _suppress_gone():
+                os.killpg(pid, signal.SIGKILL)
+            wait_for_condition(
+                lambda: _pid(paths) is None, timeout=timeout, description=f"dockerd {pid} killed"
+            )
+    for directory in (paths.run, paths.data):
+        _unmount_below(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+    _remove_cgroups(paths.run.name)
+
+
+def _docker(host: str, args: list[str]) -> None:
+    """A best-effort docker command against ``host`` (clean-up: failures change nothing)."""
+    docker = shutil.which("docker")
+    if docker is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(
+                [docker, *args],
+                env={**os.environ, "DOCKER_HOST": host},
+                capture_output=True,
+                timeout=STOP_TIMEOUT_S,
+                check=False,
+            )
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _remove_cgroups(parent: str) -> None:
+    """Remove the cgroup ``parent`` (see ``--cgroup-parent``) in every hierarchy, children
+    first; a cgroup still holding a process stays, and says so in the host-state test."""
+    tops = [CGROUP_ROOT / parent, *CGROUP_ROOT.glob(f"*/{parent}")]
+    for top in tops:
+        if not top.is_dir():
+            continue
+        for directory in sorted(
+            (p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+        ):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
+
+
+def _suppress_gone() -> contextlib.AbstractContextManager[None]:
+    return contextlib.suppress(ProcessLookupError)
+
+
+def _unmount_below(directory: Path) -> None:
+    """Lazily unmount what a killed dockerd left mounted below ``directory``, deepest first,
+    so that removing the directory never reaches into a mounted file system."""
+    prefix = str(directory.resolve()) + "/"
+    try:
+        lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    targets = [line.split()[4] for line in lines if len(line.split()) > 4]
+    for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
+        subprocess.run([_UMOUNT, "-l", target], capture_output=True, timeout=30, check=False)

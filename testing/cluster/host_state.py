@@ -105,6 +105,18 @@ def _netns() -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
 
 
+def _cgroups() -> list[str]:
+    """Top-level cgroups of every hierarchy (``memory/docker``, ``cpu/kubepods``, ...)."""
+    root = Path("/sys/fs/cgroup")
+    if not root.is_dir():
+        return []
+    found = []
+    for hierarchy in sorted(root.iterdir()):
+        if hierarchy.is_dir():
+            found += [f"{hierarchy.name}/{p.name}" for p in hierarchy.iterdir() if p.is_dir()]
+    return sorted(found)
+
+
 def _mounts() -> list[str]:
     lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
     return sorted(line.split()[4] for line in lines)
@@ -118,6 +130,7 @@ class HostSnapshot:
     netns: list[str] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
     ipsets: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -128,6 +141,7 @@ class HostSnapshot:
             netns=_netns(),
             mounts=_mounts(),
             ipsets=_ipsets(),
+            cgroups=_cgroups(),
         )
 
     def save(self, path: Path) -> None:

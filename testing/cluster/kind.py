@@ -6,6 +6,15 @@ creating a second one, writes the kubeconfig only to the project-local file
 API readiness wait as every provider. A failed create exports kind's logs into the
 diagnostics folder and deletes the nodes; Ctrl-C deletes them too, so neither
 leaves a half-made cluster.
+
+The node image follows the image source (:func:`testing.images.choose_source`):
+the pinned ``kindest/node`` where its registry answers, else one built here
+(:mod:`testing.images.kind_node`) and loaded into the runtime, with the kubeadm
+patches that point kubeadm at the images it carries. On a cgroup v1 host the
+kubelet is told not to refuse it (``failCgroupV1: false``). Where no Docker daemon
+answers and the user is root on Linux, the cluster starts a dockerd of its own
+(:func:`testing.cluster.docker_daemon.start_cluster_daemon`), which ``delete``
+stops and removes with everything it stored.
 """
 
 from __future__ import annotations
@@ -13,22 +22,35 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from testing import pins
+from testing.cluster import docker_daemon
 from testing.cluster.base import ClusterConfig, ClusterError, ClusterProvider, ConfigError
 from testing.cluster.kind_cli import (
     ClusterNameConflictError,
     ContainerRuntimeUnavailableError,
     KindCLI,
     KindError,
+    cgroup_version,
     check_container_runtime,
+    load_image_archive,
+    runtime_name,
 )
 
 #: How long ``kind create --wait`` waits for the control-plane node to be Ready.
 KIND_WAIT_S = 180
 KIND_CONFIG = pins.REPO_ROOT / "k8s" / "kind-config.yaml"
+#: kubelet 1.35+ refuses cgroup v1 unless told otherwise; only added on such hosts.
+CGROUP_V1_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class KindProvider(ClusterProvider):
@@ -49,8 +71,11 @@ class KindProvider(ClusterProvider):
         super().__init__(config)
         self._env = dict(env or {})
         self.kind_config = kind_config
-        self.node_image = node_image or pins.pin("kind", "node_image")
+        self._node_image = node_image
         self._cli = cli
+        self.daemon_paths = docker_daemon.cluster_daemon_paths(config.cluster_dir)
+        if self._may_own_daemon() and docker_daemon.running_cluster_daemon(self.daemon_paths):
+            self._env["DOCKER_HOST"] = self.daemon_paths.host
 
     @property
     def cli(self) -> KindCLI:
@@ -66,7 +91,7 @@ class KindProvider(ClusterProvider):
         return self.config.kubeconfig
 
     def create(self, *, wait_seconds: float = 300) -> Path:
-        check_container_runtime(self._env)
+        self._ensure_runtime()
         cli = self.cli
         kubeconfig = self.kubeconfig_path()
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
@@ -80,10 +105,11 @@ class KindProvider(ClusterProvider):
         if not self.kind_config.is_file():
             raise ConfigError(f"kind config {self.kind_config} is missing; restore it from git")
         try:
+            node_image, patches = self._node_image_and_patches()
             cli.create_cluster(
                 self.config.name,
-                config=self.kind_config,
-                image=self.node_image,
+                config=self._config_with(patches),
+                image=node_image,
                 kubeconfig=kubeconfig,
                 wait_seconds=int(min(KIND_WAIT_S, wait_seconds)),
             )
@@ -102,8 +128,98 @@ class KindProvider(ClusterProvider):
         # The local kubeconfig goes first: kind refuses to delete when the file it is
         # told to edit is unreadable. --kubeconfig keeps kind away from ~/.kube/config.
         self.kubeconfig_path().unlink(missing_ok=True)
-        self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
+        owned = docker_daemon.running_cluster_daemon(self.daemon_paths)
+        if owned is not None or not self._may_own_daemon() or self._runtime_answers():
+            self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
+        if self.daemon_paths.run.exists() or self.daemon_paths.data.exists():
+            # The daemon's networks, images and node volumes go with its data root.
+            docker_daemon.stop_cluster_daemon(self.daemon_paths)
         shutil.rmtree(self.config.cluster_dir, ignore_errors=True)
+
+    # -- the container runtime and the node image -----------------------------------------
+
+    def _may_own_daemon(self) -> bool:
+        """Whether this cluster may run a dockerd of its own: Docker (not Podman), no
+        DOCKER_HOST chosen by the user, root on Linux, dockerd installed."""
+        merged = {**os.environ, **self._env}
+        return (
+            runtime_name(merged) == "docker"
+            and merged.get("DOCKER_HOST", "") in ("", self.daemon_paths.host)
+            and sys.platform == "linux"
+            and os.geteuid() == 0
+            and shutil.which("dockerd") is not None
+        )
+
+    def _runtime_answers(self) -> bool:
+        try:
+            check_container_runtime(self._env)
+        except ContainerRuntimeUnavailableError:
+            return False
+        return True
+
+    def _ensure_runtime(self) -> None:
+        """The runtime answers, or (root, Docker, nothing running) the cluster's own dockerd."""
+        try:
+            check_container_runtime(self._env)
+        except ContainerRuntimeUnavailableError:
+            if not self._may_own_daemon():
+                raise
+            daemon = docker_daemon.start_cluster_daemon(self.daemon_paths)
+            self._env["DOCKER_HOST"] = daemon.host
+            self._cli = None  # located again with the daemon in its environment
+            _say(
+                f"kind: no Docker daemon answers, so this cluster runs its own dockerd "
+                f"{daemon.version} at {daemon.host} (data in {self.daemon_paths.data}); "
+                "`down` stops it and removes its data"
+            )
+
+    @property
+    def node_image(self) -> str:
+        return self._node_image or pins.pin("kind", "node_image")
+
+    def _node_image_and_patches(self) -> tuple[str, list[str]]:
+        """The node image to create from, loaded where it is built here, and the kubeadm
+        patches it needs (the built image's repository; failCgroupV1 on cgroup v1)."""
+        from testing import images  # noqa: PLC0415 - only when a cluster is created
+        from testing.images import kind_node  # noqa: PLC0415
+
+        patches: list[str] = []
+        if cgroup_version(self._env) == 1:
+            _say("kind: the nodes' host uses cgroup v1, so the kubelet gets failCgroupV1: false")
+            patches.append(CGROUP_V1_PATCH)
+        if self._node_image is not None:
+            return self._node_image, patches
+        try:
+            choice = images.choose_source(self.name, {**os.environ, **self._env})
+        except images.ImageError as exc:
+            raise ConfigError(str(exc)) from None
+        _say(f"kind: node image from the {choice.source} source ({choice.reason})")
+        if choice.source == "pinned":
+            return self.node_image, patches
+        from testing.cluster.k8s_binaries import ensure_binaries  # noqa: PLC0415
+
+        try:
+            reference, archive = kind_node.node_archive(ensure_binaries().directory)
+        except images.ImageError as exc:
+            raise ConfigError(str(exc)) from None
+        if load_image_archive(reference, archive, self._env):
+            _say(f"kind: loaded {reference} into {runtime_name({**os.environ, **self._env})}")
+        return reference, [*kind_node.kubeadm_patches(), *patches]
+
+    def _config_with(self, patches: list[str]) -> Path:
+        """The kind config, with ``patches`` added as kubeadmConfigPatches if there are any."""
+        if not patches:
+            return self.kind_config
+        config = yaml.safe_load(self.kind_config.read_text(encoding="utf-8")) or {}
+        config["kubeadmConfigPatches"] = [*(config.get("kubeadmConfigPatches") or []), *patches]
+        target = self.config.cluster_dir / "kind-config.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(
+            f"# Generated from {self.kind_config.name} by testing.cluster.kind; do not edit.\n"
+            + yaml.safe_dump(config, sort_keys=False),
+            encoding="utf-8",
+        )
+        return target
 
     def wait_until_ready(self, *, timeout: float = 120) -> None:
         from testing.cluster.readiness import wait_for_api_ready  # noqa: PLC0415 - heavy import

@@ -433,6 +433,52 @@ def check_container_runtime(
     return version
 
 
+def cgroup_version(env: Mapping[str, str] | None = None) -> int:
+    """The cgroup version of the host the runtime's containers run on (1 or 2).
+
+    Asked of the daemon, not read from this machine: with Docker Desktop or a remote
+    DOCKER_HOST the nodes run on another kernel.
+    """
+    merged = {**os.environ, **(env or {})}
+    runtime = runtime_name(merged)
+    fmt = "{{.Host.CgroupsVersion}}" if runtime == "podman" else "{{.CgroupVersion}}"
+    said = _runtime_output(runtime, ["info", "--format", fmt], merged, QUERY_TIMEOUT_S)
+    return 1 if said.strip().lstrip("v") == "1" else 2
+
+
+def load_image_archive(reference: str, archive: Path, env: Mapping[str, str] | None = None) -> bool:
+    """``docker load`` (or ``podman load``) ``archive`` unless ``reference`` is there already;
+    True when it loaded. A node image must be in the runtime before kind can use it."""
+    merged = {**os.environ, **(env or {})}
+    runtime = runtime_name(merged)
+    try:
+        _runtime_output(runtime, ["image", "inspect", reference], merged, QUERY_TIMEOUT_S)
+    except ContainerRuntimeUnavailableError:
+        _runtime_output(runtime, ["load", "--input", str(archive)], merged, TRANSFER_TIMEOUT_S)
+        return True
+    return False
+
+
+def _runtime_output(runtime: str, args: list[str], env: dict[str, str], timeout: float) -> str:
+    binary = shutil.which(runtime, path=env.get("PATH"))
+    if binary is None:
+        raise ContainerRuntimeUnavailableError(f"{runtime} is not installed")
+    try:
+        result = subprocess.run(
+            [binary, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ContainerRuntimeUnavailableError(
+            f"`{runtime} {args[0]}` did not finish within {timeout:.0f}s"
+        ) from None
+    if result.returncode != 0:
+        raise ContainerRuntimeUnavailableError(
+            f"`{runtime} {' '.join(args[:2])}` failed: {kind_error_line(result.stderr)}",
+            output_tail=tail(result.stderr),
+        )
+    return result.stdout
+
+
 __all__ = [
     "ClusterNameConflictError",
     "ContainerRuntimeUnavailableError",
@@ -443,6 +489,8 @@ __all__ = [
     "KindTimeoutError",
     "KindVersionError",
     "NodeImageUnavailableError",
+    "cgroup_version",
     "check_container_runtime",
     "classify",
+    "load_image_archive",
 ]

@@ -148,6 +148,7 @@ def test_real_cli_up_fails_in_one_line_naming_the_image(
         "TEST_CLUSTER_NAME": cluster_name,
         "TEST_STATE_DIR": str(tmp_path / "state"),
         "TEST_PINS_FILE": str(pin_file),
+        "TEST_IMAGE_SOURCE": "pinned",  # the pinned node image, not one built here
     }
     result = subprocess.run(
         [sys.executable, "-m", "testing.cluster", "up"],

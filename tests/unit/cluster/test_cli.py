@@ -70,6 +70,9 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         "TEST_CLUSTER_NAME": name,
         "TEST_STATE_DIR": str(tmp_path / "state"),
         "TEST_CACHE_DIR": str(tmp_path / "cache"),
+        # The pinned node image, and a Docker the user chose: no registry probe, no own dockerd.
+        "TEST_IMAGE_SOURCE": "pinned",
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock",
     }
     yield Cli(kind, docker, env, name, tmp_path / "state")
     # `up` failures write into the repository's artifacts/diagnostics/<name>/

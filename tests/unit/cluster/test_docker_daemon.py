@@ -36,6 +36,8 @@ def test_dockerd_that_cannot_start_leaves_nothing(
     dockerd = bin_dir / "dockerd"
     dockerd.write_text("#!/nonexistent/interpreter\n")
     dockerd.chmod(0o755)
+    (bin_dir / "runc").write_text("")  # what the runc wrapper would run, never started here
+    (bin_dir / "runc").chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.setattr(os, "geteuid", lambda: 0)  # the exec fails before root matters
     made: list[Path] = []
@@ -58,3 +60,57 @@ def test_dockerd_that_cannot_start_leaves_nothing(
     assert len(made) == 1
     assert not made[0].exists()
     assert _open_fds_under(made[0]) == []
+
+
+@pytest.mark.requirement("CLU-015")
+def test_a_private_dockerd_runs_runc_through_the_wrapper_only_where_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runc = tmp_path / "bin" / "runc"
+    runc.parent.mkdir()
+    runc.write_text("")
+    runc.chmod(0o755)
+    monkeypatch.setenv("PATH", str(runc.parent))
+    for needed in (True, False):
+        run = tmp_path / f"run-{needed}"
+        run.mkdir()
+        monkeypatch.setattr(
+            docker_daemon.runc_wrapper, "needs_wrapper", lambda needed=needed: needed
+        )
+        argv = docker_daemon._argv("/usr/bin/dockerd", run, tmp_path / "data")
+        assert argv[argv.index("--cgroup-parent") + 1] == f"/{run.name}"
+        assert argv[argv.index("--exec-root") + 1] == str(run / "exec")
+        if needed:
+            wrapper = run / "runc-wrapper"
+            assert argv[argv.index("--add-runtime") + 1] == f"ktp-runc={wrapper}"
+            assert argv[argv.index("--default-runtime") + 1] == "ktp-runc"
+            assert f"REAL_RUNC = {str(runc)!r}" in wrapper.read_text()
+            assert wrapper.stat().st_mode & 0o777 == 0o700
+        else:
+            assert "--add-runtime" not in argv
+            assert not (run / "runc-wrapper").exists()
+
+
+@pytest.mark.requirement("CLU-015")
+def test_stopping_a_cluster_dockerd_that_is_gone_removes_its_directories_and_cgroups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = docker_daemon.DaemonPaths(
+        run=tmp_path / "run" / "ktp-dockerd-x", data=tmp_path / "data"
+    )
+    paths.run.mkdir(parents=True)
+    paths.data.mkdir()
+    paths.pidfile.write_text("999999999\n")  # no such process
+    cgroups = tmp_path / "cgroup"
+    for hierarchy in ("memory", "cpu"):
+        (cgroups / hierarchy / "ktp-dockerd-x" / "abc" / "kubelet").mkdir(parents=True)
+        (cgroups / hierarchy / "docker").mkdir(parents=True)
+    monkeypatch.setattr(docker_daemon, "CGROUP_ROOT", cgroups)
+    assert docker_daemon.running_cluster_daemon(paths) is None
+    docker_daemon.stop_cluster_daemon(paths)
+    assert not paths.run.exists()
+    assert not paths.data.exists()
+    assert sorted(str(p.relative_to(cgroups)) for p in cgroups.glob("*/*")) == [
+        "cpu/docker",
+        "memory/docker",
+    ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from fake_kind import (
     DAEMON_DOWN,
     KIND_VERSION_OUT,
@@ -25,16 +26,18 @@ from fake_kind import (
     ready_api,
 )
 
-from testing import pins
-from testing.cluster import get_provider
+from testing import images, pins
+from testing.cluster import get_provider, k8s_binaries
 from testing.cluster.base import ClusterConfig, ClusterError
-from testing.cluster.kind import KIND_CONFIG, KindProvider
+from testing.cluster.k8s_binaries import K8sBinaries
+from testing.cluster.kind import CGROUP_V1_PATCH, KIND_CONFIG, KindProvider
 from testing.cluster.kind_cli import (
     ClusterNameConflictError,
     ContainerRuntimeUnavailableError,
     KindTimeoutError,
     NodeImageUnavailableError,
 )
+from testing.images import kind_node
 
 IMAGE = pins.pin("kind", "node_image")
 
@@ -70,6 +73,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.delenv("KIND_PATH", raising=False)
     monkeypatch.delenv("KIND_EXPERIMENTAL_PROVIDER", raising=False)
     monkeypatch.setenv("TEST_CACHE_DIR", str(tmp_path / "cache"))
+    # The pinned node image, and a Docker the user chose: no registry probe, no own dockerd.
+    monkeypatch.setenv("TEST_IMAGE_SOURCE", "pinned")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     bin_dir = tmp_path / "bin"
     kind = FakeCommand(bin_dir, "kind").on("version", stdout=KIND_VERSION_OUT)
     docker = FakeCommand(bin_dir, "docker").on("info", stdout="20.10.24\n")
@@ -240,3 +246,77 @@ def test_get_provider_builds_kind_from_the_environment(monkeypatch: pytest.Monke
     assert isinstance(provider, KindProvider)
     assert provider.config.name == "from-env"
     assert provider.node_image == IMAGE
+
+
+def _created_config(env: Env) -> Path:
+    """The --config of the last ``kind create cluster``."""
+    create = [argv for argv in env.kind_calls() if argv[:2] == ["create", "cluster"]][-1]
+    return Path(create[create.index("--config") + 1])
+
+
+@pytest.mark.requirement("CLU-014")
+def test_cgroup_v1_hosts_get_the_kubelet_patch_and_v2_hosts_the_config_unchanged(
+    env: Env,
+) -> None:
+    for version, patched in (("1", True), ("2", False)):
+        FakeCommand(env.kind.bin_dir, "docker").on(
+            "info", "--format", "{{.CgroupVersion}}", stdout=f"{version}\n"
+        ).on("info", stdout="20.10.24\n")
+        env.kind.on("get", "clusters", stderr="No kind clusters found.\n", once=True)
+        env.kind.on("create", "cluster", write_file=kubeconfig_for(env.server), once=True)
+        env.provider().create()
+        config = _created_config(env)
+        if not patched:
+            assert config == KIND_CONFIG
+            continue
+        assert config == env.config.cluster_dir / "kind-config.yaml"
+        data = yaml.safe_load(config.read_text())
+        assert data["kubeadmConfigPatches"] == [CGROUP_V1_PATCH]
+        # everything else is kind-config.yaml's, unchanged
+        assert {k: v for k, v in data.items() if k != "kubeadmConfigPatches"} == yaml.safe_load(
+            KIND_CONFIG.read_text()
+        )
+        env.kind.log.unlink()
+
+
+@pytest.mark.requirement("CLU-014")
+def test_the_built_source_loads_the_node_image_and_points_kubeadm_at_its_images(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "node.tar"
+    archive.write_bytes(b"archive")
+    built: list[Path] = []
+
+    def node_archive(binaries: Path) -> tuple[str, Path]:
+        built.append(binaries)
+        return "ktp.local/kind-node:0123456789ab", archive
+
+    monkeypatch.setattr(kind_node, "node_archive", node_archive)
+    monkeypatch.setattr(k8s_binaries, "ensure_binaries", lambda: K8sBinaries(tmp_path / "k8s"))
+    monkeypatch.setenv("TEST_IMAGE_SOURCE", "built")
+    docker = (
+        FakeCommand(env.kind.bin_dir, "docker")
+        .on("info", "--format", "{{.CgroupVersion}}", stdout="2\n")
+        .on("info", stdout="20.10.24\n")
+        .on("image", "inspect", stderr="Error: No such image\n", exit=1, once=True)
+        .on("load")
+        .on("image", "inspect", stdout="[{}]\n")
+    )
+    for _ in range(2):  # the second up finds the image in the runtime and loads nothing
+        env.kind.on("get", "clusters", stderr="No kind clusters found.\n", once=True)
+        env.kind.on("create", "cluster", write_file=kubeconfig_for(env.server), once=True)
+        env.provider().create()
+    assert built == [tmp_path / "k8s"] * 2
+    loads = [argv for argv in docker.calls() if argv[0] == "load"]
+    assert loads == [["load", "--input", str(archive)]]
+    creates = [argv for argv in env.kind_calls() if argv[:2] == ["create", "cluster"]]
+    assert {argv[argv.index("--image") + 1] for argv in creates} == {
+        "ktp.local/kind-node:0123456789ab"
+    }
+    patches = yaml.safe_load(_created_config(env).read_text())["kubeadmConfigPatches"]
+    assert patches == kind_node.kubeadm_patches()
+    cluster = yaml.safe_load(patches[0])
+    assert cluster["imageRepository"] == "ktp.local/kubernetes"
+    assert f"{cluster['dns']['imageRepository']}/coredns:{cluster['dns']['imageTag']}" == (
+        images.reference("coredns", "built")
+    )

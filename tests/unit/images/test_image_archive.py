@@ -62,7 +62,14 @@ def test_a_changed_input_changes_the_tag_and_nothing_else_does(
 
 def test_source_choice_is_explicit_and_a_bad_value_is_one_line() -> None:
     assert images.choose_source("local", {}).source == "built"
-    assert images.choose_source("kind", {}).source == "pinned"
+    answers, silent = (lambda image: None), (lambda image: "the registry x does not answer")
+    assert images.choose_source("kind", {}, unreachable=answers).source == "pinned"
+    chosen = images.choose_source("kind", {}, unreachable=silent)
+    assert chosen.source == "built"
+    assert chosen.reason.startswith("the registry x does not answer, so the node image")
+    assert "TEST_IMAGE_SOURCE=pinned" in chosen.reason
+    explicit = images.choose_source("kind", {"TEST_IMAGE_SOURCE": "pinned"}, unreachable=silent)
+    assert explicit.source == "pinned"
     assert images.choose_source("local", {"TEST_IMAGE_SOURCE": "pinned"}).source == "pinned"
     with pytest.raises(images.ImageError, match="choose one of pinned, built"):
         images.choose_source("kind", {"TEST_IMAGE_SOURCE": "latest"})

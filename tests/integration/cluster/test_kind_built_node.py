@@ -1,0 +1,136 @@
+"""kind for real, on the node image built here, in a dockerd the cluster starts for itself.
+
+No registry answers on this project's machines, so the node image is the one
+:mod:`testing.images.kind_node` builds (cached; about a minute when cold). Needs root:
+the cluster's own dockerd runs privileged node containers (marked ``needs_root``, so a
+run as another user deselects it by name). DOCKER_HOST names the cluster's own socket,
+so the test means the same on a laptop where a system Docker answers. It takes about a
+minute warm. Its kind config has no host port, so an e2e cluster may be up meanwhile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s_client
+
+from testing import images, pins
+from testing.cluster import docker_daemon
+from testing.cluster.base import ClusterConfig
+from testing.cluster.host_state import HostSnapshot
+from testing.cluster.kind import KindProvider
+from testing.k8s.client import api_client
+from testing.polling import TerminalFailure, wait_for_condition
+
+pytestmark = pytest.mark.needs_root
+
+POD_UID = 1000
+#: What the cluster may change on the host, and must give back.
+MOUNT_ROOTS = ("/run/ktp-dockerd-", "/sys/fs/cgroup", "/run/netns", "/run/docker")
+
+
+def _comparable(snapshot: HostSnapshot, *ours: Path) -> dict[str, Any]:
+    roots = (*MOUNT_ROOTS, *(str(path) for path in ours))
+    return {
+        "iptables": {t: sorted(lines) for t, lines in snapshot.iptables.items()},
+        "links": snapshot.links,
+        "netns": snapshot.netns,
+        "mounts": sorted(m for m in snapshot.mounts if m.startswith(roots)),
+        "cgroups": snapshot.cgroups,
+        "sysctls": snapshot.sysctls,
+    }
+
+
+def _restricted_pod(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "whoami", "namespace": "default"},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": POD_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "whoami",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": ["/bin/busybox", "sh", "-c", "echo uid=$(/bin/busybox id -u)"],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _running(core: k8s_client.CoreV1Api, namespace: str, prefix: str) -> list[str]:
+    pods = core.list_namespaced_pod(namespace).items
+    return [
+        p.metadata.name
+        for p in pods
+        if p.metadata.name.startswith(prefix) and p.status.phase == "Running"
+    ]
+
+
+@pytest.mark.requirement("CLU-015")
+def test_kind_runs_real_pods_on_the_built_node_image_and_down_restores_the_host(
+    tmp_path: Path,
+) -> None:
+    config = ClusterConfig(name="ktp-kind-it", state_dir=tmp_path / "clusters")
+    own = docker_daemon.cluster_daemon_paths(config.cluster_dir)
+    kind_config = tmp_path / "kind-config.yaml"
+    kind_config.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
+    before = HostSnapshot.take()
+    provider = KindProvider(
+        config,
+        env={"DOCKER_HOST": own.host, "TEST_IMAGE_SOURCE": "built"},
+        kind_config=kind_config,
+    )
+    try:
+        kubeconfig = provider.create(wait_seconds=300)
+        assert docker_daemon.running_cluster_daemon(own) is not None
+        api = api_client(kubeconfig)
+        core = k8s_client.CoreV1Api(api)
+        (node,) = core.list_node().items
+        assert node.status.node_info.kubelet_version == pins.pin("kubernetes")
+        assert node.status.node_info.container_runtime_version.startswith("containerd://2.")
+        assert {c.type: c.status for c in node.status.conditions}["Ready"] == "True"
+        for prefix in ("kube-router-", "coredns-"):
+            wait_for_condition(
+                lambda prefix=prefix: _running(core, "kube-system", prefix),
+                timeout=120,
+                description=f"a {prefix}* pod to run",
+            )
+        # The helper image is one the node image carries (imported at boot, never pulled).
+        core.create_namespaced_pod(
+            "default", _restricted_pod(images.reference("local-path-helper", "built"))
+        )
+
+        def finished() -> Any:
+            pod = core.read_namespaced_pod("whoami", "default")
+            if pod.status.phase == "Failed":
+                raise TerminalFailure(f"pod failed: {pod.status}")
+            return pod if pod.status.phase == "Succeeded" else None
+
+        pod = wait_for_condition(finished, timeout=120, description="pod whoami to succeed")
+        assert core.read_namespaced_pod_log("whoami", "default").strip() == f"uid={POD_UID}"
+        assert pod.status.pod_ip.startswith("10.244.")
+        api.close()
+    finally:
+        provider.delete()
+    after = HostSnapshot.take()
+    assert _comparable(after, own.run, tmp_path) == _comparable(before, own.run, tmp_path)
+    assert docker_daemon.running_cluster_daemon(own) is None
+    assert not own.run.exists()
+    assert not own.data.exists()
+    assert not config.cluster_dir.exists()
