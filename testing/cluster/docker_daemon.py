@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testing import runc_wrapper
+from testing.cluster.host_state import remove_cgroups, unmount_below
 from testing.cluster.kind_cli import ContainerRuntimeUnavailableError, check_container_runtime
 from testing.polling import (
     Backoff,
@@ -112,7 +113,6 @@ def docker_daemon(*, offline: bool = True) -> Iterator[DockerDaemon]:
 UNPULLABLE_REGISTRY = "127.0.0.1:9"
 
 
-_UMOUNT = shutil.which("umount") or "/usr/bin/umount"
 #: The name a private dockerd gives the runc wrapper, its default runtime where needed.
 WRAPPER_RUNTIME = "ktp-runc"
 
@@ -213,7 +213,7 @@ def private_docker_daemon(
     finally:
         if process is not None:
             _stop(process)
-        _remove_cgroups(root.name)
+        remove_cgroups(root.name)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -364,9 +364,9 @@ def stop_cluster_daemon(paths: DaemonPaths, *, timeout: float = STOP_TIMEOUT_S) 
                 lambda: _pid(paths) is None, timeout=timeout, description=f"dockerd {pid} killed"
             )
     for directory in (paths.run, paths.data):
-        _unmount_below(directory)
+        unmount_below(directory)
         shutil.rmtree(directory, ignore_errors=True)
-    _remove_cgroups(paths.run.name)
+    remove_cgroups(paths.run.name)
 
 
 def _docker(host: str, args: list[str]) -> None:
@@ -383,37 +383,5 @@ def _docker(host: str, args: list[str]) -> None:
             )
 
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def _remove_cgroups(parent: str) -> None:
-    """Remove the cgroup ``parent`` (see ``--cgroup-parent``) in every hierarchy, children
-    first; a cgroup still holding a process stays, and says so in the host-state test."""
-    tops = [CGROUP_ROOT / parent, *CGROUP_ROOT.glob(f"*/{parent}")]
-    for top in tops:
-        if not top.is_dir():
-            continue
-        for directory in sorted(
-            (p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
-        ):
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        with contextlib.suppress(OSError):
-            top.rmdir()
-
-
 def _suppress_gone() -> contextlib.AbstractContextManager[None]:
     return contextlib.suppress(ProcessLookupError)
-
-
-def _unmount_below(directory: Path) -> None:
-    """Lazily unmount what a killed dockerd left mounted below ``directory``, deepest first,
-    so that removing the directory never reaches into a mounted file system."""
-    prefix = str(directory.resolve()) + "/"
-    try:
-        lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return
-    targets = [line.split()[4] for line in lines if len(line.split()) > 4]
-    for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
-        subprocess.run([_UMOUNT, "-l", target], capture_output=True, timeout=30, check=False)

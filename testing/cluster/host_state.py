@@ -13,6 +13,7 @@ taken before ``up`` with one taken after ``down``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -205,3 +206,29 @@ def restore(before: HostSnapshot) -> None:
             done = _ipset(["destroy", name])
             if done is not None and done.returncode != 0:
                 raise ClusterError(f"ipset destroy {name} failed: {done.stderr.strip()}")
+
+
+def unmount_below(directory: Path) -> None:
+    """Lazily unmount whatever is still mounted below ``directory``, deepest first, so
+    that removing the directory never reaches into a mounted file system."""
+    prefix = str(directory.resolve()) + "/"
+    umount = shutil.which("umount") or "/usr/bin/umount"
+    for target in sorted((m for m in _mounts() if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(
+            [umount, "-l", target], capture_output=True, timeout=IPTABLES_TIMEOUT_S, check=False
+        )
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def remove_cgroups(name: str) -> None:
+    """Remove the top-level cgroup ``name`` in every hierarchy, children first; a cgroup
+    that still holds a process stays, and the host-state tests say so."""
+    for top in [CGROUP_ROOT / name, *CGROUP_ROOT.glob(f"*/{name}")]:
+        if not top.is_dir():
+            continue
+        nested = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for directory in [*nested, top]:
+            with contextlib.suppress(OSError):
+                directory.rmdir()

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from testing import pins
-from testing.cluster import docker_daemon
+from testing import pins, runc_wrapper
+from testing.cluster import docker_daemon, podman_setup
 from testing.cluster.base import ClusterConfig, ClusterError, ClusterProvider, ConfigError
 from testing.cluster.kind_cli import (
     ClusterNameConflictError,
@@ -74,7 +74,11 @@ class KindProvider(ClusterProvider):
         self._node_image = node_image
         self._cli = cli
         self.daemon_paths = docker_daemon.cluster_daemon_paths(config.cluster_dir)
-        if self._may_own_daemon() and docker_daemon.running_cluster_daemon(self.daemon_paths):
+        self.podman_paths = podman_setup.cluster_podman_paths(config.cluster_dir)
+        if self._runtime() == "podman":
+            if podman_setup.configured(self.podman_paths):
+                self._env.update(self.podman_paths.env)
+        elif self._may_own_daemon() and docker_daemon.running_cluster_daemon(self.daemon_paths):
             self._env["DOCKER_HOST"] = self.daemon_paths.host
 
     @property
@@ -131,12 +135,26 @@ class KindProvider(ClusterProvider):
         owned = docker_daemon.running_cluster_daemon(self.daemon_paths)
         if owned is not None or not self._may_own_daemon() or self._runtime_answers():
             self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
-        if self.daemon_paths.run.exists() or self.daemon_paths.data.exists():
-            # The daemon's networks, images and node volumes go with its data root.
-            docker_daemon.stop_cluster_daemon(self.daemon_paths)
+        self._remove_runtime_setup()
         shutil.rmtree(self.config.cluster_dir, ignore_errors=True)
 
     # -- the container runtime and the node image -----------------------------------------
+
+    def _runtime(self) -> str:
+        return runtime_name({**os.environ, **self._env})
+
+    def _needs_own_podman_setup(self) -> bool:
+        """Rootful Podman on a host whose root lacks CAP_SYS_RESOURCE, with no Podman
+        configuration chosen by the user: the cluster brings its own."""
+        merged = {**os.environ, **self._env}
+        return (
+            self._runtime() == "podman"
+            and sys.platform == "linux"
+            and os.geteuid() == 0
+            and runc_wrapper.needs_wrapper()
+            and not merged.get("CONTAINER_HOST")  # a remote Podman has its own configuration
+            and merged.get("CONTAINERS_CONF", "") in ("", str(self.podman_paths.containers_conf))
+        )
 
     def _may_own_daemon(self) -> bool:
         """Whether this cluster may run a dockerd of its own: Docker (not Podman), no
@@ -159,9 +177,23 @@ class KindProvider(ClusterProvider):
 
     def _ensure_runtime(self) -> None:
         """The runtime answers, or (root, Docker, nothing running) the cluster's own dockerd."""
+        wrote_podman_setup = False
+        if self._needs_own_podman_setup() and not podman_setup.configured(self.podman_paths):
+            podman_setup.write(self.podman_paths)
+            wrote_podman_setup = True
+            self._env.update(self.podman_paths.env)
+            self._cli = None
+            _say(
+                "kind: this host's root lacks CAP_SYS_RESOURCE, so Podman runs this cluster "
+                f"with the runc wrapper and its own storage ({self.podman_paths.data}); "
+                "`down` removes them"
+            )
         try:
             check_container_runtime(self._env)
         except ContainerRuntimeUnavailableError:
+            if wrote_podman_setup:
+                podman_setup.remove(self.podman_paths, {**os.environ, **self._env})
+                shutil.rmtree(self.config.cluster_dir, ignore_errors=True)
             if not self._may_own_daemon():
                 raise
             daemon = docker_daemon.start_cluster_daemon(self.daemon_paths)
@@ -243,10 +275,20 @@ class KindProvider(ClusterProvider):
     # -- failure handling -----------------------------------------------------------------
 
     def _discard(self) -> None:
-        """Delete a half-made cluster; a failure here must not hide the original error."""
+        """Delete a half-made cluster, and the dockerd or Podman set-up it brought; a failure
+        here must not hide the original error."""
         self.kubeconfig_path().unlink(missing_ok=True)
         with contextlib.suppress(ClusterError):
             self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
+        self._remove_runtime_setup()
+
+    def _remove_runtime_setup(self) -> None:
+        """Stop the cluster's own dockerd and remove its own Podman set-up, if it has them:
+        their networks, images and node volumes go with them."""
+        if self.daemon_paths.run.exists() or self.daemon_paths.data.exists():
+            docker_daemon.stop_cluster_daemon(self.daemon_paths)
+        if self.podman_paths.run.exists() or self.podman_paths.data.exists():
+            podman_setup.remove(self.podman_paths, {**os.environ, **self._env})
 
     def _collect(self, exc: ClusterError, *, discard: bool) -> Path:
         """Save kind's output and the nodes' logs for CI; with ``discard``, delete the nodes."""

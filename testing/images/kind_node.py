@@ -239,7 +239,7 @@ def kube_router_reference() -> str:
 
 def _manifests() -> dict[str, str]:
     cni = CNI_MANIFEST.read_text(encoding="utf-8").replace(
-        "image: kube-router", f"image: {kube_router_reference()}"
+        "image: ktp.local/kube-router:@VERSION@", f"image: {kube_router_reference()}"
     )
     storage = STORAGE_MANIFEST.read_text(encoding="utf-8").replace(
         "@LOCAL_PATH_DIR@", LOCAL_PATH_DIR

@@ -10,12 +10,14 @@ reuse the per-user cache.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 from kubernetes import client
 
 from testing.cluster.base import ClusterConfig, ClusterProvider
@@ -26,6 +28,17 @@ from testing.cluster.readiness import load_api_client
 
 #: Providers that must pass tests/integration/cluster/test_provider_contract.py here.
 CONTRACT_PROVIDERS = ("kwok", "existing")
+
+
+#: Serialises, across xdist workers, the tests that change the host's network, mounts and
+#: cgroups and compare them before and after (local provider, kind on Docker and Podman).
+HOST_SLOT_LOCK = str(Path(tempfile.gettempdir()) / "ktp-host-state-tests.lock")
+
+
+@pytest.fixture
+def host_slot() -> Iterator[None]:
+    with FileLock(HOST_SLOT_LOCK, timeout=1200):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,12 @@
-"""kind for real, on the node image built here, in a dockerd the cluster starts for itself.
+"""kind for real, on the node image built here: in a dockerd the cluster starts for itself,
+and in rootful Podman with the cluster's own Podman set-up.
 
 No registry answers on this project's machines, so the node image is the one
 :mod:`testing.images.kind_node` builds (cached; about a minute when cold). Needs root:
-the cluster's own dockerd runs privileged node containers (marked ``needs_root``, so a
-run as another user deselects it by name). DOCKER_HOST names the cluster's own socket,
-so the test means the same on a laptop where a system Docker answers. It takes about a
-minute warm. Its kind config has no host port, so an e2e cluster may be up meanwhile.
+privileged node containers (marked ``needs_root``, so a run as another user deselects it
+by name). For Docker, DOCKER_HOST names the cluster's own socket, so the test means the
+same on a laptop where a system Docker answers. About a minute per runtime, warm. Its
+kind config has no host port, so an e2e cluster may be up meanwhile.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import pytest
 from kubernetes import client as k8s_client
 
 from testing import images, pins
-from testing.cluster import docker_daemon
+from testing.cluster import docker_daemon, podman_setup
 from testing.cluster.base import ClusterConfig
 from testing.cluster.host_state import HostSnapshot
 from testing.cluster.kind import KindProvider
+from testing.cluster.kind_cli import RUNTIME_ENV
 from testing.k8s.client import api_client
 from testing.polling import TerminalFailure, wait_for_condition
 
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.needs_root
 
 POD_UID = 1000
 #: What the cluster may change on the host, and must give back.
-MOUNT_ROOTS = ("/run/ktp-dockerd-", "/sys/fs/cgroup", "/run/netns", "/run/docker")
+MOUNT_ROOTS = ("/run/ktp-", "/sys/fs/cgroup", "/run/netns", "/run/docker", "/var/lib/containers")
 
 
 def _comparable(snapshot: HostSnapshot, *ours: Path) -> dict[str, Any]:
@@ -82,23 +84,32 @@ def _running(core: k8s_client.CoreV1Api, namespace: str, prefix: str) -> list[st
     ]
 
 
-@pytest.mark.requirement("CLU-015")
+@pytest.mark.usefixtures("host_slot")
+@pytest.mark.parametrize(
+    "runtime",
+    [
+        pytest.param("docker", marks=pytest.mark.requirement("CLU-015")),
+        pytest.param("podman", marks=pytest.mark.requirement("CLU-017")),
+    ],
+)
 def test_kind_runs_real_pods_on_the_built_node_image_and_down_restores_the_host(
-    tmp_path: Path,
+    tmp_path: Path, runtime: str
 ) -> None:
-    config = ClusterConfig(name="ktp-kind-it", state_dir=tmp_path / "clusters")
+    config = ClusterConfig(name=f"ktp-{runtime}-it", state_dir=tmp_path / "clusters")
     own = docker_daemon.cluster_daemon_paths(config.cluster_dir)
+    podman = podman_setup.cluster_podman_paths(config.cluster_dir)
     kind_config = tmp_path / "kind-config.yaml"
     kind_config.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
+    env = {"TEST_IMAGE_SOURCE": "built"}
+    env |= {"DOCKER_HOST": own.host} if runtime == "docker" else {RUNTIME_ENV: "podman"}
     before = HostSnapshot.take()
-    provider = KindProvider(
-        config,
-        env={"DOCKER_HOST": own.host, "TEST_IMAGE_SOURCE": "built"},
-        kind_config=kind_config,
-    )
+    provider = KindProvider(config, env=env, kind_config=kind_config)
     try:
         kubeconfig = provider.create(wait_seconds=300)
-        assert docker_daemon.running_cluster_daemon(own) is not None
+        if runtime == "docker":
+            assert docker_daemon.running_cluster_daemon(own) is not None
+        else:
+            assert podman_setup.configured(podman)
         api = api_client(kubeconfig)
         core = k8s_client.CoreV1Api(api)
         (node,) = core.list_node().items
@@ -131,6 +142,5 @@ def test_kind_runs_real_pods_on_the_built_node_image_and_down_restores_the_host(
     after = HostSnapshot.take()
     assert _comparable(after, own.run, tmp_path) == _comparable(before, own.run, tmp_path)
     assert docker_daemon.running_cluster_daemon(own) is None
-    assert not own.run.exists()
-    assert not own.data.exists()
-    assert not config.cluster_dir.exists()
+    for directory in (own.run, own.data, podman.run, podman.data, config.cluster_dir):
+        assert not directory.exists(), directory

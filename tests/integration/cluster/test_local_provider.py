@@ -4,8 +4,9 @@ Needs root, like the provider itself (network namespaces, cgroups, mounts): mark
 ``needs_root``, so a run as another user (a GitHub runner) deselects it by name. It runs
 when no other local cluster is up (``.ci/run`` runs it before the e2e cluster), builds
 nothing but the node's images (cached), and takes about 20 s warm. The provider allows
-one local cluster per host, so the tests here take turns through a file lock (pytest-xdist
-may run them on two workers at once).
+one local cluster per host, and the tests compare the host before and after, so they take
+turns with every such test through the ``host_slot`` lock (pytest-xdist may run them on
+two workers at once).
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
 from kubernetes import client as k8s_client
 
 from testing import images
@@ -39,14 +37,6 @@ DENY_ALL = {
     "metadata": {"name": "deny-all"},
     "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
 }
-#: Serialises the local clusters of this module across xdist workers.
-SLOT_LOCK = str(Path(tempfile.gettempdir()) / "ktp-local-provider-tests.lock")
-
-
-@pytest.fixture
-def local_slot() -> Iterator[None]:
-    with FileLock(SLOT_LOCK, timeout=900):
-        yield
 
 
 def _pod(image: str) -> dict[str, Any]:
@@ -96,7 +86,7 @@ def _comparable(snapshot: HostSnapshot) -> dict[str, Any]:
 
 
 @pytest.mark.requirement("LOC-001", "LOC-002")
-@pytest.mark.usefixtures("local_slot")
+@pytest.mark.usefixtures("host_slot")
 def test_real_pod_runs_and_down_restores_the_host(tmp_path: Path) -> None:
     before = HostSnapshot.take()
     provider = LocalProvider(ClusterConfig(name="ktp-loc-it", state_dir=tmp_path / "clusters"))
@@ -151,7 +141,7 @@ def _processes_naming(*paths: Path) -> list[int]:
 
 
 @pytest.mark.requirement("LOC-003")
-@pytest.mark.usefixtures("local_slot")
+@pytest.mark.usefixtures("host_slot")
 def test_ctrl_c_during_up_removes_the_half_made_cluster(tmp_path: Path) -> None:
     """SIGINT to ``python -m testing.cluster up`` once the kubelet runs: exit 130, one
     line, and nothing of the cluster left (processes, files, cgroups, host changes)."""

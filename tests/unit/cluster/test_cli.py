@@ -73,6 +73,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         # The pinned node image, and a Docker the user chose: no registry probe, no own dockerd.
         "TEST_IMAGE_SOURCE": "pinned",
         "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+        "CONTAINERS_CONF": str(tmp_path / "users-containers.conf"),
     }
     yield Cli(kind, docker, env, name, tmp_path / "state")
     # `up` failures write into the repository's artifacts/diagnostics/<name>/

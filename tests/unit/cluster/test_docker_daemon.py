@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from testing.cluster import docker_daemon
+from testing.cluster import docker_daemon, host_state
 from testing.cluster.kind_cli import ContainerRuntimeUnavailableError
 
 
@@ -105,7 +105,7 @@ def test_stopping_a_cluster_dockerd_that_is_gone_removes_its_directories_and_cgr
     for hierarchy in ("memory", "cpu"):
         (cgroups / hierarchy / "ktp-dockerd-x" / "abc" / "kubelet").mkdir(parents=True)
         (cgroups / hierarchy / "docker").mkdir(parents=True)
-    monkeypatch.setattr(docker_daemon, "CGROUP_ROOT", cgroups)
+    monkeypatch.setattr(host_state, "CGROUP_ROOT", cgroups)
     assert docker_daemon.running_cluster_daemon(paths) is None
     docker_daemon.stop_cluster_daemon(paths)
     assert not paths.run.exists()

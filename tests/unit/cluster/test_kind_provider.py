@@ -26,7 +26,7 @@ from fake_kind import (
     ready_api,
 )
 
-from testing import images, pins
+from testing import images, pins, runc_wrapper
 from testing.cluster import get_provider, k8s_binaries
 from testing.cluster.base import ClusterConfig, ClusterError
 from testing.cluster.k8s_binaries import K8sBinaries
@@ -37,6 +37,7 @@ from testing.cluster.kind_cli import (
     KindTimeoutError,
     NodeImageUnavailableError,
 )
+from testing.cluster.podman_setup import PodmanPaths
 from testing.images import kind_node
 
 IMAGE = pins.pin("kind", "node_image")
@@ -76,6 +77,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     # The pinned node image, and a Docker the user chose: no registry probe, no own dockerd.
     monkeypatch.setenv("TEST_IMAGE_SOURCE", "pinned")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("CONTAINERS_CONF", str(tmp_path / "users-containers.conf"))
     bin_dir = tmp_path / "bin"
     kind = FakeCommand(bin_dir, "kind").on("version", stdout=KIND_VERSION_OUT)
     docker = FakeCommand(bin_dir, "docker").on("info", stdout="20.10.24\n")
@@ -320,3 +322,39 @@ def test_the_built_source_loads_the_node_image_and_points_kubeadm_at_its_images(
     assert f"{cluster['dns']['imageRepository']}/coredns:{cluster['dns']['imageTag']}" == (
         images.reference("coredns", "built")
     )
+
+
+@pytest.mark.requirement("CLU-016")
+def test_podman_runs_the_cluster_with_the_wrapper_and_its_own_storage_until_down(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONTAINERS_CONF")
+    monkeypatch.setattr(runc_wrapper, "needs_wrapper", lambda: True)
+    podman = (
+        FakeCommand(env.kind.bin_dir, "podman")
+        .on("info", "--format", "{{.Host.CgroupsVersion}}", stdout="v2\n")
+        .on("info", stdout="4.3.1\n")
+        .on("rm")
+        .on("network", "prune")
+    )
+    env.kind.on("get", "clusters", stderr="No kind clusters found.\n", once=True)
+    env.kind.on("create", "cluster", write_file=kubeconfig_for(env.server))
+    env.kind.on("delete", "cluster")
+    provider = env.provider(KIND_EXPERIMENTAL_PROVIDER="podman")
+    paths = PodmanPaths(data=env.config.cluster_dir / "podman", run=tmp_path / "run-podman")
+    provider.podman_paths = paths
+    provider.create()
+    conf = paths.containers_conf.read_text()
+    wrapper = paths.run / "runc-wrapper"
+    assert f'runtime = "ktp-runc"\n[engine.runtimes]\nktp-runc = ["{wrapper}"]' in conf
+    assert f'network_config_dir = "{paths.data / "networks"}"' in conf
+    assert f'graphroot = "{paths.data / "storage"}"' in paths.storage_conf.read_text()
+    assert "REAL_RUNC = " in wrapper.read_text()
+    assert {entry["provider"] for entry in env.kind.entries()} == {"podman"}
+    provider.delete()
+    assert [argv for argv in podman.calls() if argv[0] != "info"] == [
+        ["rm", "--all", "--force"],
+        ["network", "prune", "--force"],
+    ]
+    assert not paths.run.exists()
+    assert not env.config.cluster_dir.exists()
