@@ -14,7 +14,9 @@ patches that point kubeadm at the images it carries. On a cgroup v1 host the
 kubelet is told not to refuse it (``failCgroupV1: false``). Where no Docker daemon
 answers and the user is root on Linux, the cluster starts a dockerd of its own
 (:func:`testing.cluster.docker_daemon.start_cluster_daemon`), which ``delete``
-stops and removes with everything it stored.
+stops and removes with everything it stored; with rootful Podman on a host whose
+root lacks CAP_SYS_RESOURCE it writes its own Podman set-up
+(:mod:`testing.cluster.podman_setup`), which ``delete`` removes.
 """
 
 from __future__ import annotations
@@ -176,7 +178,9 @@ class KindProvider(ClusterProvider):
         return True
 
     def _ensure_runtime(self) -> None:
-        """The runtime answers, or (root, Docker, nothing running) the cluster's own dockerd."""
+        """The runtime answers: as it is, with the cluster's own Podman set-up (rootful Podman
+        where root lacks CAP_SYS_RESOURCE), or as the cluster's own dockerd (root, Docker,
+        nothing running); else one line saying what is missing."""
         wrote_podman_setup = False
         if self._needs_own_podman_setup() and not podman_setup.configured(self.podman_paths):
             podman_setup.write(self.podman_paths)

@@ -24,11 +24,11 @@ from testing.cluster.host_state import HostSnapshot
 from testing.cluster.kind import KindProvider
 from testing.cluster.kind_cli import RUNTIME_ENV
 from testing.k8s.client import api_client
-from testing.polling import TerminalFailure, wait_for_condition
+from testing.polling import wait_for_condition
+from tests.support import whoami_pod
 
 pytestmark = pytest.mark.needs_root
 
-POD_UID = 1000
 #: What the cluster may change on the host, and must give back.
 MOUNT_ROOTS = ("/run/ktp-", "/sys/fs/cgroup", "/run/netns", "/run/docker", "/var/lib/containers")
 
@@ -42,36 +42,6 @@ def _comparable(snapshot: HostSnapshot, *ours: Path) -> dict[str, Any]:
         "mounts": sorted(m for m in snapshot.mounts if m.startswith(roots)),
         "cgroups": snapshot.cgroups,
         "sysctls": snapshot.sysctls,
-    }
-
-
-def _restricted_pod(image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "whoami", "namespace": "default"},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": POD_UID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "whoami",
-                    "image": image,
-                    "imagePullPolicy": "Never",
-                    "command": ["/bin/busybox", "sh", "-c", "echo uid=$(/bin/busybox id -u)"],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
     }
 
 
@@ -123,18 +93,9 @@ def test_kind_runs_real_pods_on_the_built_node_image_and_down_restores_the_host(
                 description=f"a {prefix}* pod to run",
             )
         # The helper image is one the node image carries (imported at boot, never pulled).
-        core.create_namespaced_pod(
-            "default", _restricted_pod(images.reference("local-path-helper", "built"))
-        )
-
-        def finished() -> Any:
-            pod = core.read_namespaced_pod("whoami", "default")
-            if pod.status.phase == "Failed":
-                raise TerminalFailure(f"pod failed: {pod.status}")
-            return pod if pod.status.phase == "Succeeded" else None
-
-        pod = wait_for_condition(finished, timeout=120, description="pod whoami to succeed")
-        assert core.read_namespaced_pod_log("whoami", "default").strip() == f"uid={POD_UID}"
+        helper = images.reference("local-path-helper", "built")
+        pod, log = whoami_pod.run_to_completion(core, helper)
+        assert log == f"uid={whoami_pod.POD_UID}"
         assert pod.status.pod_ip.startswith("10.244.")
         api.close()
     finally:

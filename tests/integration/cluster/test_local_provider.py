@@ -26,47 +26,17 @@ from testing.cluster.base import ClusterConfig
 from testing.cluster.host_state import HostSnapshot
 from testing.cluster.local import CGROUP_ROOT, LocalProvider
 from testing.k8s.client import api_client
-from testing.polling import TerminalFailure, wait_for_condition
+from testing.polling import wait_for_condition
+from tests.support import whoami_pod
 
 pytestmark = pytest.mark.needs_root
 
-POD_UID = 1000
 DENY_ALL = {
     "apiVersion": "networking.k8s.io/v1",
     "kind": "NetworkPolicy",
     "metadata": {"name": "deny-all"},
     "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
 }
-
-
-def _pod(image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "whoami", "namespace": "default"},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": POD_UID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "whoami",
-                    "image": image,
-                    "imagePullPolicy": "Never",
-                    "command": ["/bin/busybox", "sh", "-c", "echo uid=$(/bin/busybox id -u)"],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
 
 
 #: Where the provider's mounts go; other tests running in parallel (a private dockerd)
@@ -96,16 +66,9 @@ def test_real_pod_runs_and_down_restores_the_host(tmp_path: Path) -> None:
         core = k8s_client.CoreV1Api(api)
         # A policy makes the enforcer (kube-router) write ipsets and chains for down to undo.
         k8s_client.NetworkingV1Api(api).create_namespaced_network_policy("default", DENY_ALL)
-        core.create_namespaced_pod("default", _pod(images.reference("local-path-helper", "built")))
-
-        def finished() -> Any:
-            pod = core.read_namespaced_pod("whoami", "default")
-            if pod.status.phase == "Failed":
-                raise TerminalFailure(f"pod failed: {pod.status}")
-            return pod if pod.status.phase == "Succeeded" else None
-
-        pod = wait_for_condition(finished, timeout=120, description="pod whoami to succeed")
-        assert core.read_namespaced_pod_log("whoami", "default").strip() == f"uid={POD_UID}"
+        helper = images.reference("local-path-helper", "built")
+        pod, log = whoami_pod.run_to_completion(core, helper)
+        assert log == f"uid={whoami_pod.POD_UID}"
         assert pod.status.pod_ip.startswith("10.244.0.")
         assert pod.spec.node_name == "ktp-local"
         programmed = wait_for_condition(

@@ -1,11 +1,14 @@
-"""Wall time of the real-pod path on the ``local`` provider, warm (binaries and images cached).
+"""Wall time of the real-pod path on ``local`` or ``kind``, warm (binaries and images cached).
 
 Each run: ``up`` from nothing, ``deploy``, the three demo Jobs (``python -m demo.cluster``),
 ``pytest tests/e2e`` from the host, then ``down``. Every step is the command a user runs,
-as a subprocess, so the figures include interpreter start-up. Needs root and no other
-local cluster on the host.
+as a subprocess, so the figures include interpreter start-up. For kind on a machine with
+no Docker running and no registry, ``up`` includes starting the cluster's own dockerd
+and loading the (cached) node image into it, and ``down`` stopping it. Needs root (local;
+kind's own dockerd) and no other cluster of that provider on the host.
 
-    python benchmarks/local_cluster.py --runs 3
+    python benchmarks/real_pod_cluster.py --provider local --runs 3
+    python benchmarks/real_pod_cluster.py --provider kind --runs 3
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ STEP_TIMEOUT_S = 900
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--provider", choices=("local", "kind"), default="local")
     args = parser.parse_args()
-    env = {**os.environ, "TEST_CLUSTER_PROVIDER": "local", "TEST_CLUSTER_NAME": "ktp-bench"}
+    env = {**os.environ, "TEST_CLUSTER_PROVIDER": args.provider, "TEST_CLUSTER_NAME": "ktp-bench"}
     samples: dict[str, list[float]] = {step: [] for step in STEPS}
     for _ in range(args.runs):
         for step, argv in STEPS.items():
@@ -43,7 +47,7 @@ def main() -> None:
                 subprocess.run(STEPS["down"], env=env, timeout=STEP_TIMEOUT_S, check=False)
                 sys.exit(f"{step} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
             samples[step].append(time.perf_counter() - start)
-    print(f"local provider, warm, {args.runs} run(s): median (min .. max)")
+    print(f"{args.provider} provider, warm, {args.runs} run(s): median (min .. max)")
     for step, values in samples.items():
         print(
             f"{step:<7} {statistics.median(values):6.1f}s  ({min(values):.1f} .. {max(values):.1f})"
