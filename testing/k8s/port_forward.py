@@ -45,6 +45,28 @@ class PortForwardError(K8sError):
     """The target cannot be forwarded to; the message says why."""
 
 
+#: The thread ``kubernetes.stream.portforward`` runs per stream (the library names it so).
+PROXY_THREAD_PREFIX = "Kubernetes port forward proxy"
+
+
+def _quiet_proxy_thread_errors(args: threading.ExceptHookArgs) -> None:
+    """One log line, not a traceback, when the client library's proxy thread dies.
+
+    That thread ends with an exception when the API server drops a stream it is still
+    reading (a reset instead of a close), which can happen while a process exits; the
+    traceback then comes out cut in half on stderr. Every other thread keeps the hook it
+    had. Our side of such a stream sees a closed socket and records it (:attr:`errors`).
+    """
+    thread = args.thread
+    if thread is not None and thread.name.startswith(PROXY_THREAD_PREFIX):
+        logger.warning("%s ended: %s: %s", thread.name, args.exc_type.__name__, args.exc_value)
+        return
+    _previous_excepthook(args)
+
+
+_previous_excepthook = threading.excepthook
+
+
 @dataclass(frozen=True)
 class Target:
     pod: str
@@ -191,6 +213,10 @@ class _Forwarder:
         self.errors.append(error)
 
     def start(self) -> None:
+        global _previous_excepthook  # noqa: PLW0603 - installed once, on first use
+        if threading.excepthook is not _quiet_proxy_thread_errors:
+            _previous_excepthook = threading.excepthook
+            threading.excepthook = _quiet_proxy_thread_errors
         probe = self.open_stream()
         if not probe.connected:
             raise PortForwardError(f"port-forward to {self._target.via} closed at once")

@@ -79,3 +79,26 @@ def test_a_refused_api_server_is_the_refusal_not_a_timeout() -> None:
             forwarder.start()
     finally:
         forwarder.close()
+
+
+@pytest.mark.requirement("K8S-008")
+def test_a_dying_client_proxy_thread_is_one_log_line_and_other_threads_keep_their_hook(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.thread.name))
+    monkeypatch.setattr(pf, "_previous_excepthook", threading.excepthook)
+    monkeypatch.setattr(threading, "excepthook", pf._quiet_proxy_thread_errors)
+
+    def boom() -> None:
+        raise ConnectionResetError("reset by peer")
+
+    for name in (f"{pf.PROXY_THREAD_PREFIX}: 8080", "someone-else"):
+        thread = threading.Thread(target=boom, name=name)
+        thread.start()
+        thread.join()
+    assert seen == ["someone-else"]
+    (record,) = [r for r in caplog.records if r.name == pf.__name__]
+    assert record.getMessage() == (
+        f"{pf.PROXY_THREAD_PREFIX}: 8080 ended: ConnectionResetError: reset by peer"
+    )
