@@ -37,7 +37,6 @@ from testing.images.build import build_archive, cached_archive
 from testing.images.errors import ImageError
 from testing.images.recipes import RECIPE_VERSION, base_files, debian, rootfs, run, sources
 
-HERE = Path(__file__).resolve().parent
 RUNC_WRAPPER = Path(runc_wrapper.__file__)
 CNI_MANIFEST = pins.REPO_ROOT / "k8s" / "kind-node" / "kube-router.yaml"
 STORAGE_MANIFEST = pins.REPO_ROOT / "k8s" / "local" / "local-path-storage.yaml"

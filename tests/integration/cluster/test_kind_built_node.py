@@ -11,6 +11,11 @@ kind config has no host port, so an e2e cluster may be up meanwhile.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ from tests.support import whoami_pod
 
 pytestmark = pytest.mark.needs_root
 
+DOCKER = shutil.which("docker") or "docker"
 #: What the cluster may change on the host, and must give back.
 MOUNT_ROOTS = ("/run/ktp-", "/sys/fs/cgroup", "/run/netns", "/run/docker", "/var/lib/containers")
 
@@ -105,3 +111,71 @@ def test_kind_runs_real_pods_on_the_built_node_image_and_down_restores_the_host(
     assert docker_daemon.running_cluster_daemon(own) is None
     for directory in (own.run, own.data, podman.run, podman.data, config.cluster_dir):
         assert not directory.exists(), directory
+
+
+def _node_containers(daemon: docker_daemon.DaemonPaths, cluster: str) -> str:
+    """IDs of the kind node containers of ``cluster`` in the cluster's own dockerd ("" if none)."""
+    if not (daemon.run / "docker.sock").exists():
+        return ""
+    done = subprocess.run(
+        [DOCKER, "ps", "--quiet", "--filter", f"label=io.x-k8s.kind.cluster={cluster}"],
+        env={**os.environ, "DOCKER_HOST": daemon.host},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@pytest.mark.requirement("CLU-018")
+@pytest.mark.usefixtures("host_slot")
+def test_ctrl_c_during_kind_up_stops_the_clusters_dockerd_and_leaves_the_host_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """SIGINT to ``python -m testing.cluster up`` once kind's node container runs: exit 130,
+    one line, and neither the cluster, its dockerd nor any host change is left."""
+    name = "ktp-kind-int"
+    config = ClusterConfig(name=name, state_dir=tmp_path / "state")
+    own = docker_daemon.cluster_daemon_paths(config.cluster_dir)
+    env = {
+        **os.environ,
+        "TEST_CLUSTER_PROVIDER": "kind",
+        "TEST_CLUSTER_NAME": name,
+        "TEST_STATE_DIR": str(tmp_path / "state"),
+        "TEST_IMAGE_SOURCE": "built",
+        "DOCKER_HOST": own.host,
+    }
+    before = HostSnapshot.take()
+    up = subprocess.Popen(
+        [sys.executable, "-m", "testing.cluster", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
+    )
+    try:
+        wait_for_condition(
+            lambda: _node_containers(own, name),
+            timeout=900,  # a cold machine builds the node image first
+            description="kind to start the node container",
+        )
+        os.killpg(up.pid, signal.SIGINT)
+        _, stderr = up.communicate(timeout=300)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(timeout=10)
+        KindProvider(config, env={"DOCKER_HOST": own.host}).delete()  # only if `up` left a part
+    assert up.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: interrupted (Ctrl-C); cleaned up what was half made"
+    )
+    assert docker_daemon.running_cluster_daemon(own) is None
+    for directory in (own.run, own.data, config.cluster_dir):
+        assert not directory.exists(), directory
+    assert _comparable(HostSnapshot.take(), own.run, tmp_path) == _comparable(
+        before, own.run, tmp_path
+    )
