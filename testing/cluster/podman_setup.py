@@ -33,6 +33,7 @@ from pathlib import Path
 
 from testing import runc_wrapper
 from testing.cluster.host_state import HostSnapshot, remove_cgroups, restore, unmount_below
+from testing.cluster.kind_cli import ContainerRuntimeUnavailableError
 
 COMMAND_TIMEOUT_S = 120
 WRAPPER_RUNTIME = "ktp-runc"
@@ -76,7 +77,10 @@ def write(paths: PodmanPaths) -> None:
     """Record the host, then write the cluster's Podman configuration."""
     runc = shutil.which("runc")
     if runc is None:
-        raise FileNotFoundError("runc is not installed: `apt-get install runc`")
+        raise ContainerRuntimeUnavailableError(
+            "runc is not installed, and Podman needs it here behind the runc wrapper: "
+            "`apt-get install runc`"
+        )
     for directory in (paths.data, paths.run):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not paths.host_before.is_file():

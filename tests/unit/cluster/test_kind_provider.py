@@ -358,3 +358,23 @@ def test_podman_runs_the_cluster_with_the_wrapper_and_its_own_storage_until_down
     ]
     assert not paths.run.exists()
     assert not env.config.cluster_dir.exists()
+
+
+@pytest.mark.requirement("CLU-016")
+def test_podman_without_runc_is_one_line_and_writes_nothing(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONTAINERS_CONF")
+    monkeypatch.setattr(runc_wrapper, "needs_wrapper", lambda: True)
+    monkeypatch.setenv("PATH", str(env.kind.bin_dir))  # no runc anywhere on it
+    provider = env.provider(KIND_EXPERIMENTAL_PROVIDER="podman")
+    paths = PodmanPaths(data=env.config.cluster_dir / "podman", run=tmp_path / "run-podman")
+    provider.podman_paths = paths
+    with pytest.raises(ContainerRuntimeUnavailableError) as caught:
+        provider.create()
+    assert str(caught.value) == (
+        "runc is not installed, and Podman needs it here behind the runc wrapper: "
+        "`apt-get install runc`"
+    )
+    assert not paths.data.exists()
+    assert not paths.run.exists()
