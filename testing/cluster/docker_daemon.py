@@ -9,10 +9,17 @@ is started: CI machines often have Docker installed but no daemon running (no sy
 pidfile and socket under a short temporary directory, waits until ``docker info``
 answers, and stops it and removes the directory afterwards.
 
-It is started so as to leave the host as it found it: no ``docker0`` bridge, no
-iptables rules, no change to IP forwarding. With ``offline=True`` its registry
-traffic goes to a proxy address on loopback where nothing listens, so a pull fails
-the same way on every machine, connected or not. Starting it needs root.
+:func:`start_cluster_daemon` starts one that outlives the process that started it: a
+kind cluster's own, where no Docker runs (found again by its pidfile, stopped with
+:func:`stop_cluster_daemon` by ``down``, which also removes its networks, data and
+cgroups).
+
+Both are started so as to leave the host as it found it: no ``docker0`` bridge, no
+iptables rules, no change to IP forwarding, containers under a cgroup parent of their
+own, and the runc wrapper as default runtime where root lacks CAP_SYS_RESOURCE.
+Starting either needs root. With ``offline=True`` a private daemon's registry traffic
+goes to a proxy address on loopback where nothing listens, so a pull fails the same way
+on every machine, connected or not.
 """
 
 from __future__ import annotations
