@@ -303,13 +303,17 @@ def cluster_daemon_paths(cluster_dir: Path) -> DaemonPaths:
 
 
 def _pid(paths: DaemonPaths) -> int | None:
-    """The daemon's pid while it runs (a zombie counts as gone)."""
+    """The daemon's pid while it runs: the pidfile's process, if it is this daemon (a
+    stale pidfile may name a reused pid) and not a zombie."""
     try:
         pid = int(paths.pidfile.read_text(encoding="utf-8").strip())
         state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError, IndexError):
         return None
-    return None if state in ("Z", "X") else pid
+    named = any(Path(arg.decode()).name == "dockerd" for arg in argv[:2])  # or its interpreter
+    ours = named and str(paths.pidfile).encode() in argv
+    return pid if ours and state not in ("Z", "X") else None
 
 
 def running_cluster_daemon(paths: DaemonPaths) -> DockerDaemon | None:
@@ -331,6 +335,7 @@ def start_cluster_daemon(
     dockerd = _dockerd()
     paths.run.mkdir(mode=0o700, parents=True, exist_ok=True)
     paths.data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    process: subprocess.Popen[bytes] | None = None
     try:
         argv = _argv(dockerd, paths.run, paths.data)
         with paths.log.open("ab") as log:
@@ -344,6 +349,8 @@ def start_cluster_daemon(
                 ) from None
         version = _wait_until_answering(paths.host, process, paths.log, start_timeout)
     except BaseException:
+        if process is not None:  # it may not have written its pidfile yet
+            _stop(process)
         stop_cluster_daemon(paths)
         raise
     return DockerDaemon(host=paths.host, version=version, root=paths.run)
@@ -352,28 +359,32 @@ def start_cluster_daemon(
 def stop_cluster_daemon(paths: DaemonPaths, *, timeout: float = STOP_TIMEOUT_S) -> None:
     """Stop the cluster's dockerd (SIGTERM, then SIGKILL) and remove its directories."""
     pid = _pid(paths)
-    if pid is not None:
-        # Networks (kind's) outlive a daemon's restart: their bridges would stay behind.
-        _docker(paths.host, ["network", "prune", "--force"])
-        with _suppress_gone():
-            os.kill(pid, signal.SIGTERM)
-        try:
-            wait_for_condition(
-                lambda: _pid(paths) is None,
-                timeout=timeout,
-                description=f"dockerd {pid} to exit",
-                backoff=Backoff(initial=0.1, factor=1.5, maximum=1.0),
-            )
-        except WaitTimeoutError:
+    try:
+        if pid is not None:
+            # Networks (kind's) outlive a daemon's restart: their bridges would stay behind.
+            _docker(paths.host, ["network", "prune", "--force"])
             with _suppress_gone():
-                os.killpg(pid, signal.SIGKILL)
-            wait_for_condition(
-                lambda: _pid(paths) is None, timeout=timeout, description=f"dockerd {pid} killed"
-            )
-    for directory in (paths.run, paths.data):
-        unmount_below(directory)
-        shutil.rmtree(directory, ignore_errors=True)
-    remove_cgroups(paths.run.name)
+                os.kill(pid, signal.SIGTERM)
+            try:
+                wait_for_condition(
+                    lambda: _pid(paths) is None,
+                    timeout=timeout,
+                    description=f"dockerd {pid} to exit",
+                    backoff=Backoff(initial=0.1, factor=1.5, maximum=1.0),
+                )
+            except WaitTimeoutError:
+                with _suppress_gone():
+                    os.killpg(pid, signal.SIGKILL)
+                wait_for_condition(
+                    lambda: _pid(paths) is None,
+                    timeout=timeout,
+                    description=f"dockerd {pid} killed",
+                )
+    finally:
+        for directory in (paths.run, paths.data):
+            unmount_below(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+        remove_cgroups(paths.run.name)
 
 
 def _docker(host: str, args: list[str]) -> None:

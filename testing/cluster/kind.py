@@ -97,6 +97,36 @@ class KindProvider(ClusterProvider):
         return self.config.kubeconfig
 
     def create(self, *, wait_seconds: float = 300) -> Path:
+        had_setup = self._has_runtime_setup()
+        try:
+            return self._create(wait_seconds)
+        except BaseException:
+            # A dockerd or Podman set-up this call brought goes with the failure: the
+            # paths below that discard the nodes remove it too; this covers the rest
+            # (locating kind, listing clusters, a missing config, Ctrl-C there).
+            if not had_setup and self._has_runtime_setup() and not self._cluster_kept():
+                self._remove_runtime_setup()
+            raise
+
+    def _has_runtime_setup(self) -> bool:
+        return any(
+            path.exists()
+            for path in (
+                self.daemon_paths.run,
+                self.daemon_paths.data,
+                self.podman_paths.run,
+                self.podman_paths.data,
+            )
+        )
+
+    def _cluster_kept(self) -> bool:
+        """Whether a cluster of this name runs in the cluster's own runtime (a reused one)."""
+        try:
+            return self.config.name in self.cli.get_clusters()
+        except ClusterError:
+            return False
+
+    def _create(self, wait_seconds: float) -> Path:
         self._ensure_runtime()
         cli = self.cli
         kubeconfig = self.kubeconfig_path()
@@ -308,6 +338,8 @@ class KindProvider(ClusterProvider):
                 (diagnostics / "export-logs.error").write_text(f"{export_error}\n", "utf-8")
             if discard:
                 self._discard()
+        elif discard:  # the runtime failed after the cluster's own one started
+            self._remove_runtime_setup()
         return diagnostics
 
 

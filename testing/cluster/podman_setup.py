@@ -81,6 +81,15 @@ def write(paths: PodmanPaths) -> None:
             "runc is not installed, and Podman needs it here behind the runc wrapper: "
             "`apt-get install runc`"
         )
+    try:
+        _write(paths, runc)
+    except BaseException:
+        for directory in (paths.run, paths.data):
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _write(paths: PodmanPaths, runc: str) -> None:
     for directory in (paths.data, paths.run):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not paths.host_before.is_file():
@@ -111,7 +120,12 @@ def write(paths: PodmanPaths) -> None:
 
 
 def configured(paths: PodmanPaths) -> bool:
-    return paths.containers_conf.is_file() and paths.storage_conf.is_file()
+    """Written and still usable (the wrapper lives under /run, which a reboot empties)."""
+    return (
+        paths.containers_conf.is_file()
+        and paths.storage_conf.is_file()
+        and (paths.run / "runc-wrapper").is_file()
+    )
 
 
 def remove(paths: PodmanPaths, environ: Mapping[str, str]) -> None:
@@ -130,10 +144,12 @@ def remove(paths: PodmanPaths, environ: Mapping[str, str]) -> None:
                     check=False,
                 )
     before = HostSnapshot.load(paths.host_before)
-    if before is not None:
-        restore(before)
-        if not any(name.endswith(f"/{CGROUP_PARENT}") for name in before.cgroups):
-            remove_cgroups(CGROUP_PARENT)
-    for directory in (paths.run, paths.data):
-        unmount_below(directory)
-        shutil.rmtree(directory, ignore_errors=True)
+    try:
+        if before is not None:
+            restore(before)
+            if not any(name.endswith(f"/{CGROUP_PARENT}") for name in before.cgroups):
+                remove_cgroups(CGROUP_PARENT)
+    finally:
+        for directory in (paths.run, paths.data):
+            unmount_below(directory)
+            shutil.rmtree(directory, ignore_errors=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
+import sys
 from pathlib import Path
 
 from testing import runc_wrapper
@@ -84,12 +86,28 @@ def test_down_drops_new_kubernetes_chains_and_keeps_everyone_elses() -> None:
     ]
 
 
-def test_script_runs_the_real_runc_through_the_named_interpreter(tmp_path: Path) -> None:
-    text = runc_wrapper.script("/opt/real/runc", "/usr/bin/python3.11")
-    lines = text.splitlines()
-    assert lines[0] == "#!/usr/bin/python3.11 -I"
-    future = lines.index("from __future__ import annotations")
-    assert lines[future + 1] == "REAL_RUNC = '/opt/real/runc'"
-    namespace: dict[str, object] = {"__name__": "wrapper"}
-    exec(compile(text, "wrapper", "exec"), namespace)  # noqa: S102 - the file this module writes
-    assert namespace["REAL_RUNC"] == "/opt/real/runc"
+def test_the_written_script_edits_the_bundle_then_runs_the_real_runc_with_its_arguments(
+    tmp_path: Path,
+) -> None:
+    """The script as runc's callers run it: a stand-in for the real runc records its argv."""
+    recorded = tmp_path / "argv.json"
+    real = tmp_path / "runc"
+    real.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(recorded)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    real.chmod(0o755)
+    wrapper = tmp_path / "runc-wrapper"
+    wrapper.write_text(runc_wrapper.script(str(real), sys.executable))
+    wrapper.chmod(0o755)
+    assert wrapper.read_text().splitlines()[0] == f"#!{sys.executable} -I"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps({"process": _process()}))
+    argv = ["--root", "/x", "create", "--bundle", str(bundle), "id1"]
+    subprocess.run([str(wrapper), *argv], timeout=30, check=True)
+    assert json.loads(recorded.read_text()) == argv
+    caps = json.loads((bundle / "config.json").read_text())["process"]["capabilities"]
+    # Edited only where this host's root lacks the capability, as in a kind node.
+    expected = ["CAP_CHOWN", "CAP_KILL"] if runc_wrapper.needs_wrapper() else None
+    assert caps["bounding"] == (expected or ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_KILL"])

@@ -38,6 +38,7 @@ args = sys.argv[1:]
 with open(scenario["log"], "a") as log:
     log.write(json.dumps({{"tool": here.name, "argv": args,
         "provider": os.environ.get("KIND_EXPERIMENTAL_PROVIDER", ""),
+        "containers_conf": os.environ.get("CONTAINERS_CONF", ""),
         "docker_host": os.environ.get("DOCKER_HOST", ""), "cwd": os.getcwd()}}) + "\n")
 for index, rule in enumerate(scenario["rules"]):
     if index in used or args[: len(rule["match"])] != rule["match"]:

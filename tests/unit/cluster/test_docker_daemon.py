@@ -1,18 +1,23 @@
-"""A dockerd that cannot even be executed: one error line, no log handle or temp dir left.
+"""How dockerd is started and stopped, against stand-ins for ``dockerd`` and ``docker``.
 
-The dockerd on PATH is a stand-in whose interpreter does not exist, so the exec
-fails before any daemon runs; a real dockerd cannot be made to fail to exec.
+A real dockerd cannot be made to fail to exec, and its start-up needs root and minutes;
+these stand-ins are small Python programs on PATH: one whose interpreter does not exist,
+and one that writes its pidfile, answers nothing and exits on SIGTERM, with a ``docker``
+that answers ``info`` and records what it is asked. The real daemons run in the
+integration tier (CLU-015, CLU-017, CLU-018).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from testing import runc_wrapper
 from testing.cluster import docker_daemon, host_state
 from testing.cluster.kind_cli import ContainerRuntimeUnavailableError
 
@@ -62,8 +67,8 @@ def test_dockerd_that_cannot_start_leaves_nothing(
     assert _open_fds_under(made[0]) == []
 
 
-@pytest.mark.requirement("CLU-015")
-def test_a_private_dockerd_runs_runc_through_the_wrapper_only_where_needed(
+@pytest.mark.requirement("CLU-019")
+def test_dockerd_leaves_bridges_iptables_and_forwarding_alone_and_runs_runc_through_the_wrapper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runc = tmp_path / "bin" / "runc"
@@ -78,6 +83,8 @@ def test_a_private_dockerd_runs_runc_through_the_wrapper_only_where_needed(
             docker_daemon.runc_wrapper, "needs_wrapper", lambda needed=needed: needed
         )
         argv = docker_daemon._argv("/usr/bin/dockerd", run, tmp_path / "data")
+        for flag in ("--bridge=none", "--iptables=false", "--ip-forward=false"):
+            assert flag in argv
         assert argv[argv.index("--cgroup-parent") + 1] == f"/{run.name}"
         assert argv[argv.index("--exec-root") + 1] == str(run / "exec")
         if needed:
@@ -91,26 +98,66 @@ def test_a_private_dockerd_runs_runc_through_the_wrapper_only_where_needed(
             assert not (run / "runc-wrapper").exists()
 
 
-@pytest.mark.requirement("CLU-015")
-def test_stopping_a_cluster_dockerd_that_is_gone_removes_its_directories_and_cgroups(
+STAND_IN_DOCKERD = """#!{python}
+import os, signal, sys
+args = sys.argv[1:]
+with open(args[args.index("--pidfile") + 1], "w") as pidfile:
+    pidfile.write(str(os.getpid()))
+signal.sigwait({{signal.SIGTERM}})
+"""
+STAND_IN_DOCKER = """#!{python}
+import sys
+with open({log!r}, "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if sys.argv[1:2] == ["info"]:
+    print("20.10.24")
+"""
+
+
+@pytest.mark.requirement("CLU-019")
+def test_a_clusters_dockerd_outlives_its_starter_and_stopping_it_prunes_networks_and_removes_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker.log"
+    for name, program in (("dockerd", STAND_IN_DOCKERD), ("docker", STAND_IN_DOCKER)):
+        (bin_dir / name).write_text(program.format(python=sys.executable, log=str(log)))
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(runc_wrapper, "needs_wrapper", lambda: False)
+    cgroups = tmp_path / "cgroup"
+    monkeypatch.setattr(host_state, "CGROUP_ROOT", cgroups)
     paths = docker_daemon.DaemonPaths(
         run=tmp_path / "run" / "ktp-dockerd-x", data=tmp_path / "data"
     )
-    paths.run.mkdir(parents=True)
-    paths.data.mkdir()
-    paths.pidfile.write_text("999999999\n")  # no such process
-    cgroups = tmp_path / "cgroup"
-    for hierarchy in ("memory", "cpu"):
-        (cgroups / hierarchy / "ktp-dockerd-x" / "abc" / "kubelet").mkdir(parents=True)
-        (cgroups / hierarchy / "docker").mkdir(parents=True)
-    monkeypatch.setattr(host_state, "CGROUP_ROOT", cgroups)
-    assert docker_daemon.running_cluster_daemon(paths) is None
+    (cgroups / "memory" / paths.run.name / "node" / "kubelet").mkdir(parents=True)
+    (cgroups / "memory" / "docker").mkdir(parents=True)
+
+    started = docker_daemon.start_cluster_daemon(paths)
+    assert started.host == f"unix://{paths.run / 'docker.sock'}"
+    assert started.version == "20.10.24"
+    pid = int(paths.pidfile.read_text())
+    assert os.getpgid(pid) == pid  # its own session: a Ctrl-C of the starter misses it
+    assert docker_daemon.running_cluster_daemon(paths) == docker_daemon.DockerDaemon(
+        host=started.host, version="20.10.24", root=paths.run
+    )
+
     docker_daemon.stop_cluster_daemon(paths)
+    assert docker_daemon.running_cluster_daemon(paths) is None
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert "network prune --force" in log.read_text().splitlines()
     assert not paths.run.exists()
     assert not paths.data.exists()
-    assert sorted(str(p.relative_to(cgroups)) for p in cgroups.glob("*/*")) == [
-        "cpu/docker",
-        "memory/docker",
-    ]
+    assert sorted(str(p.relative_to(cgroups)) for p in cgroups.glob("*/*")) == ["memory/docker"]
+
+
+@pytest.mark.requirement("CLU-019")
+def test_a_pidfile_naming_another_process_is_not_the_daemon(tmp_path: Path) -> None:
+    paths = docker_daemon.DaemonPaths(run=tmp_path / "run", data=tmp_path / "data")
+    paths.run.mkdir()
+    paths.pidfile.write_text(str(os.getpid()))  # alive, but pytest, not this dockerd
+    assert docker_daemon.running_cluster_daemon(paths) is None
+    docker_daemon.stop_cluster_daemon(paths)  # must not signal pytest
+    assert not paths.run.exists()

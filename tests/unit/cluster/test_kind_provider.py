@@ -1,12 +1,15 @@
 """KindProvider: create-or-reuse, Ctrl-C and failure cleanup, diagnostics, podman.
 
 kind and docker are the scripted fakes of fake_kind.py, because no cluster can be
-created here; the kubeconfig the fake writes points at a local HTTP server that
-answers like a ready API server, so the real readiness wait runs end to end.
+created in a unit test (CLU-014 also stands in for the node image's build and the
+Kubernetes binaries, and CLU-016 for the host-state calls that rewrite iptables).
+The kubeconfig the fake writes points at a local HTTP server that answers like a
+ready API server, so the real readiness wait runs end to end.
 """
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from fake_kind import (
 )
 
 from testing import images, pins, runc_wrapper
-from testing.cluster import get_provider, k8s_binaries
+from testing.cluster import get_provider, k8s_binaries, podman_setup
 from testing.cluster.base import ClusterConfig, ClusterError
 from testing.cluster.k8s_binaries import K8sBinaries
 from testing.cluster.kind import CGROUP_V1_PATCH, KIND_CONFIG, KindProvider
@@ -295,7 +298,6 @@ def test_the_built_source_loads_the_node_image_and_points_kubeadm_at_its_images(
 
     monkeypatch.setattr(kind_node, "node_archive", node_archive)
     monkeypatch.setattr(k8s_binaries, "ensure_binaries", lambda: K8sBinaries(tmp_path / "k8s"))
-    monkeypatch.setenv("TEST_IMAGE_SOURCE", "built")
     docker = (
         FakeCommand(env.kind.bin_dir, "docker")
         .on("info", "--format", "{{.CgroupVersion}}", stdout="2\n")
@@ -307,7 +309,8 @@ def test_the_built_source_loads_the_node_image_and_points_kubeadm_at_its_images(
     for _ in range(2):  # the second up finds the image in the runtime and loads nothing
         env.kind.on("get", "clusters", stderr="No kind clusters found.\n", once=True)
         env.kind.on("create", "cluster", write_file=kubeconfig_for(env.server), once=True)
-        env.provider().create()
+        # The provider's own environment chooses the source (the process says pinned).
+        env.provider(TEST_IMAGE_SOURCE="built").create()
     assert built == [tmp_path / "k8s"] * 2
     loads = [argv for argv in docker.calls() if argv[0] == "load"]
     assert loads == [["load", "--input", str(archive)]]
@@ -324,12 +327,28 @@ def test_the_built_source_loads_the_node_image_and_points_kubeadm_at_its_images(
     )
 
 
-@pytest.mark.requirement("CLU-016")
-def test_podman_runs_the_cluster_with_the_wrapper_and_its_own_storage_until_down(
-    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def podman_host(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Root on a host that needs the wrapper, with a runc on PATH and the host-state calls
+    faked (the real ones rewrite iptables and cgroups); yields what those calls did."""
     monkeypatch.delenv("CONTAINERS_CONF")
     monkeypatch.setattr(runc_wrapper, "needs_wrapper", lambda: True)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    runc = env.kind.bin_dir / "runc"
+    runc.write_text("")
+    runc.chmod(0o755)
+    monkeypatch.setenv("PATH", path_with(env.kind.bin_dir))
+    calls: list[str] = []
+    monkeypatch.setattr(podman_setup.HostSnapshot, "take", classmethod(lambda cls: cls()))
+    monkeypatch.setattr(podman_setup, "restore", lambda before: calls.append("restore"))
+    monkeypatch.setattr(podman_setup, "remove_cgroups", lambda name: calls.append(f"rmdir {name}"))
+    return calls
+
+
+@pytest.mark.requirement("CLU-016")
+def test_podman_runs_the_cluster_with_the_wrapper_and_its_own_storage_until_down(
+    env: Env, tmp_path: Path, podman_host: list[str]
+) -> None:
     podman = (
         FakeCommand(env.kind.bin_dir, "podman")
         .on("info", "--format", "{{.Host.CgroupsVersion}}", stdout="v2\n")
@@ -349,23 +368,28 @@ def test_podman_runs_the_cluster_with_the_wrapper_and_its_own_storage_until_down
     assert f'runtime = "ktp-runc"\n[engine.runtimes]\nktp-runc = ["{wrapper}"]' in conf
     assert f'network_config_dir = "{paths.data / "networks"}"' in conf
     assert f'graphroot = "{paths.data / "storage"}"' in paths.storage_conf.read_text()
-    assert "REAL_RUNC = " in wrapper.read_text()
-    assert {entry["provider"] for entry in env.kind.entries()} == {"podman"}
+    assert f"REAL_RUNC = {str(env.kind.bin_dir / 'runc')!r}" in wrapper.read_text()
+    assert stat.S_IMODE(wrapper.stat().st_mode) == 0o700
+    assert paths.host_before.is_file()  # the host, recorded before Podman ran anything
+    # kind (and through it Podman) ran with the cluster's own configuration
+    assert {(e["provider"], e["containers_conf"]) for e in env.kind.entries()} == {
+        ("podman", str(paths.containers_conf))
+    }
     provider.delete()
     assert [argv for argv in podman.calls() if argv[0] != "info"] == [
         ["rm", "--all", "--force"],
         ["network", "prune", "--force"],
     ]
+    assert podman_host == ["restore", f"rmdir {podman_setup.CGROUP_PARENT}"]
     assert not paths.run.exists()
     assert not env.config.cluster_dir.exists()
 
 
 @pytest.mark.requirement("CLU-016")
 def test_podman_without_runc_is_one_line_and_writes_nothing(
-    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    env: Env, tmp_path: Path, podman_host: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("CONTAINERS_CONF")
-    monkeypatch.setattr(runc_wrapper, "needs_wrapper", lambda: True)
+    (env.kind.bin_dir / "runc").unlink()
     monkeypatch.setenv("PATH", str(env.kind.bin_dir))  # no runc anywhere on it
     provider = env.provider(KIND_EXPERIMENTAL_PROVIDER="podman")
     paths = PodmanPaths(data=env.config.cluster_dir / "podman", run=tmp_path / "run-podman")

@@ -1,9 +1,10 @@
 """The kind node image's recipe: what it tells kubeadm, kind and containerd to run.
 
 A node image built here can only run images it carries (no registry answers), so
-every name it hands on must be a built reference. Building it takes a minute and
-needs root (mmdebstrap); the real build and boot are CLU-015 (integration) and the
-e2e tier on kind.
+every name it hands on must be a built reference, and must be among the archives it
+imports. Building it takes a minute and needs root (mmdebstrap), so these tests read
+the recipe; the containerd config and ``ctr`` they feed it are stand-ins. The real
+build and boot are CLU-015 and CLU-017 (integration) and the e2e tier on kind.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 
 from testing import images, pins
 from testing.images import kind_node
+from testing.images.archive import ImageConfig
 from testing.images.errors import ImageError
 
 
@@ -95,11 +97,55 @@ def test_the_runtime_spec_drops_rlimits_and_keeps_kinds_product_files_hook(
 def test_the_node_reference_follows_its_inputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    copy = tmp_path / "kube-router.yaml"
-    copy.write_text(kind_node.CNI_MANIFEST.read_text())
-    monkeypatch.setattr(kind_node, "CNI_MANIFEST", copy)
     first = kind_node.node_reference()
     assert first.startswith("ktp.local/kind-node:")
     assert kind_node.node_reference() == first
-    copy.write_text(copy.read_text() + "# changed\n")
-    assert kind_node.node_reference() != first
+    for attribute in ("CNI_MANIFEST", "STORAGE_MANIFEST", "RUNC_WRAPPER"):
+        original = getattr(kind_node, attribute)
+        copy = tmp_path / original.name
+        copy.write_text(original.read_text())
+        monkeypatch.setattr(kind_node, attribute, copy)
+        assert kind_node.node_reference() == first, attribute  # same bytes, same image
+        copy.write_text(copy.read_text() + "# changed\n")
+        assert kind_node.node_reference() != first, attribute
+        monkeypatch.setattr(kind_node, attribute, original)
+
+
+@pytest.mark.requirement("IMG-003")
+def test_the_node_carries_every_image_that_kubeadm_its_manifests_and_containerd_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archives the node imports at boot, by reference; their layers (binaries,
+    mmdebstrap root filesystems) are stood in for, as only the names matter here."""
+    written: list[str] = []
+
+    def write_archive(out: Path, ref: str, layers: object, config: object) -> str:
+        written.append(ref)
+        return ""
+
+    def build_archive(key: str, ref: str, *, say: object) -> Path:
+        written.append(ref)
+        return tmp_path / f"{key}.tar"
+
+    empty = ([], ImageConfig())
+    monkeypatch.setattr(kind_node, "_binary_image", lambda work, name, binary: empty)
+    monkeypatch.setattr(
+        kind_node, "_network_images", lambda work, bins: {"kube-proxy": empty, "kube-router": empty}
+    )
+    monkeypatch.setattr(kind_node, "write_archive", write_archive)
+    monkeypatch.setattr(kind_node, "build_archive", build_archive)
+    archives = kind_node._node_archives(tmp_path, tmp_path, say=lambda message: None)
+
+    cluster = yaml.safe_load(kind_node.kubeadm_patches()[0])
+    version = pins.pin("kubernetes")
+    control_plane = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+    wanted = {f"{cluster['imageRepository']}/{name}:{version}" for name in control_plane}
+    etcd = cluster["etcd"]["local"]
+    wanted.add(f"{etcd['imageRepository']}/etcd:{etcd['imageTag']}")
+    wanted.add(f"{cluster['dns']['imageRepository']}/coredns:{cluster['dns']['imageTag']}")
+    for manifest in kind_node._manifests().values():
+        wanted.update(_images_named(manifest))
+    wanted.add(images.reference("local-path-helper", "built"))  # the provisioner's helper pods
+    wanted.add(images.reference("pause", "built"))  # containerd's sandbox image
+    assert sorted(written) == sorted(wanted)
+    assert len(archives) == len(wanted)

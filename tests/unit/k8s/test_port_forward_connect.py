@@ -81,14 +81,26 @@ def test_a_refused_api_server_is_the_refusal_not_a_timeout() -> None:
         forwarder.close()
 
 
-@pytest.mark.requirement("K8S-008")
+@pytest.mark.requirement("K8S-009")
 def test_a_dying_client_proxy_thread_is_one_log_line_and_other_threads_keep_their_hook(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[str] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.thread.name))
-    monkeypatch.setattr(pf, "_previous_excepthook", threading.excepthook)
-    monkeypatch.setattr(threading, "excepthook", pf._quiet_proxy_thread_errors)
+    monkeypatch.setattr(pf, "_previous_excepthook", pf._previous_excepthook)
+
+    def refused(self: object) -> object:
+        raise pf.PortForwardError("refused")
+
+    # The hook goes in when a forward starts, before its first stream is opened.
+    monkeypatch.setattr(pf._Forwarder, "open_stream", refused)
+    forwarder = pf._Forwarder(
+        k8s_client.ApiClient(), "ns", pf.Target(pod="p", port=8080, via="pod/p")
+    )
+    with pytest.raises(pf.PortForwardError):
+        forwarder.start()
+    forwarder.close()
+    assert threading.excepthook is pf._quiet_proxy_thread_errors
 
     def boom() -> None:
         raise ConnectionResetError("reset by peer")
