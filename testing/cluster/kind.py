@@ -106,6 +106,7 @@ class KindProvider(ClusterProvider):
             # (locating kind, listing clusters, a missing config, Ctrl-C there).
             if not had_setup and self._has_runtime_setup() and not self._cluster_kept():
                 self._remove_runtime_setup()
+                shutil.rmtree(self.config.cluster_dir, ignore_errors=True)
             raise
 
     def _has_runtime_setup(self) -> bool:
@@ -315,6 +316,7 @@ class KindProvider(ClusterProvider):
         with contextlib.suppress(ClusterError):
             self.cli.delete_cluster(self.config.name, kubeconfig=self.kubeconfig_path())
         self._remove_runtime_setup()
+        shutil.rmtree(self.config.cluster_dir, ignore_errors=True)  # config, dockerd log
 
     def _remove_runtime_setup(self) -> None:
         """Stop the cluster's own dockerd and remove its own Podman set-up, if it has them:
