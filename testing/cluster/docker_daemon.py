@@ -25,7 +25,6 @@ on every machine, connected or not.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testing import runc_wrapper
-from testing.cluster.host_state import remove_cgroups, unmount_below
+from testing.cluster.host_state import remove_cgroups, run_dir, unmount_below
 from testing.cluster.kind_cli import ContainerRuntimeUnavailableError, check_container_runtime
 from testing.polling import (
     Backoff,
@@ -298,8 +297,7 @@ def cluster_daemon_paths(cluster_dir: Path) -> DaemonPaths:
     The sockets go under /run, named after the cluster directory: unix socket paths
     are limited to 108 bytes, and a checkout's path can be long.
     """
-    digest = hashlib.sha256(str(cluster_dir.resolve()).encode()).hexdigest()[:12]
-    return DaemonPaths(run=Path("/run") / f"ktp-dockerd-{digest}", data=cluster_dir / "dockerd")
+    return DaemonPaths(run=run_dir(cluster_dir, "ktp-dockerd"), data=cluster_dir / "dockerd")
 
 
 def _pid(paths: DaemonPaths) -> int | None:

@@ -14,6 +14,7 @@ taken before ``up`` with one taken after ``down``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import subprocess
@@ -232,3 +233,10 @@ def remove_cgroups(name: str) -> None:
         for directory in [*nested, top]:
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+def run_dir(cluster_dir: Path, prefix: str) -> Path:
+    """``/run/<prefix>-<hash of cluster_dir>``: where a cluster keeps sockets, whose paths
+    are limited to 108 bytes while a checkout's path can be long."""
+    digest = hashlib.sha256(str(cluster_dir.resolve()).encode()).hexdigest()[:12]
+    return Path("/run") / f"{prefix}-{digest}"

@@ -23,7 +23,6 @@ is true; elsewhere a user's Podman is used as it is.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -32,7 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testing import runc_wrapper
-from testing.cluster.host_state import HostSnapshot, remove_cgroups, restore, unmount_below
+from testing.cluster.host_state import (
+    HostSnapshot,
+    remove_cgroups,
+    restore,
+    run_dir,
+    unmount_below,
+)
 from testing.cluster.kind_cli import ContainerRuntimeUnavailableError
 
 COMMAND_TIMEOUT_S = 120
@@ -65,8 +70,7 @@ class PodmanPaths:
 
 
 def cluster_podman_paths(cluster_dir: Path) -> PodmanPaths:
-    digest = hashlib.sha256(str(cluster_dir.resolve()).encode()).hexdigest()[:12]
-    return PodmanPaths(data=cluster_dir / "podman", run=Path("/run") / f"ktp-podman-{digest}")
+    return PodmanPaths(data=cluster_dir / "podman", run=run_dir(cluster_dir, "ktp-podman"))
 
 
 #: Where Podman puts its containers' cgroups with the cgroupfs manager.

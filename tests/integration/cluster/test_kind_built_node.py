@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from testing.cluster.kind import KindProvider
 from testing.cluster.kind_cli import RUNTIME_ENV
 from testing.k8s.client import api_client
 from testing.polling import wait_for_condition
-from tests.support import whoami_pod
+from tests.support import cluster_cli, whoami_pod
 
 pytestmark = pytest.mark.needs_root
 
@@ -147,14 +146,7 @@ def test_ctrl_c_during_kind_up_stops_the_clusters_dockerd_and_leaves_the_host_as
         "DOCKER_HOST": own.host,
     }
     before = HostSnapshot.take()
-    up = subprocess.Popen(
-        [sys.executable, "-m", "testing.cluster", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
-    )
+    up = cluster_cli.start_up(env)
     try:
         wait_for_condition(
             lambda: _node_containers(own, name),

@@ -36,6 +36,7 @@ from testing.cluster.kwok import (
 )
 from testing.cluster.readiness import api_get
 from testing.polling import TerminalFailure, wait_for_condition
+from tests.support import cluster_cli
 
 CLI_TIMEOUT_S = 300
 
@@ -306,14 +307,7 @@ def test_ctrl_c_during_up_leaves_nothing_running(
 ) -> None:
     env = cli_env("interrupted")
     provider = KwokProvider(ClusterConfig(name="interrupted", state_dir=tmp_path / "state"))
-    up = subprocess.Popen(
-        [sys.executable, "-m", "testing.cluster", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
-    )
+    up = cluster_cli.start_up(env)
     try:
         started = wait_for_condition(
             lambda: _processes_under(provider.kwok_cluster_dir),

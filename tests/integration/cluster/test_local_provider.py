@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from testing.cluster.host_state import HostSnapshot
 from testing.cluster.local import CGROUP_ROOT, LocalProvider
 from testing.k8s.client import api_client
 from testing.polling import wait_for_condition
-from tests.support import whoami_pod
+from tests.support import cluster_cli, whoami_pod
 
 pytestmark = pytest.mark.needs_root
 
@@ -118,14 +116,7 @@ def test_ctrl_c_during_up_removes_the_half_made_cluster(tmp_path: Path) -> None:
         "TEST_STATE_DIR": str(tmp_path / "state"),
     }
     env.pop("TEST_LOCAL_KEEP_ON_FAILURE", None)
-    up = subprocess.Popen(
-        [sys.executable, "-m", "testing.cluster", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
-    )
+    up = cluster_cli.start_up(env)
     kubelet_pid = provider.run_dir / "kubelet.pid"
     try:
         wait_for_condition(
