@@ -16,6 +16,11 @@ reports and kwok does not: a pod labelled :data:`CRASHLOOP_LABEL` keeps its
 containers in CrashLoopBackOff, one labelled :data:`IMAGE_PULL_BACKOFF_LABEL` stays
 Pending in ImagePullBackOff.
 
+Every component listens on loopback only, and etcd accepts only clients that present a
+certificate from the cluster's own etcd CA (kwokctl's binary runtime runs etcd over
+plain http, so the project patches the components through a ``KwokctlConfiguration``):
+Secrets are stored in etcd in the clear, and another local user must not read them there.
+
 Logs, port-forward and exec against simulated pods: the kwok controller serves the
 kubelet API, and the ``ClusterLogs``/``Logs``, ``ClusterPortForward``/``PortForward``,
 ``ClusterAttach``/``Attach`` CRDs are enabled, so a test
@@ -43,6 +48,7 @@ from typing import Any
 
 from testing.cluster.base import ClusterConfig, ClusterError, ClusterProvider, ConfigError
 from testing.cluster.k8s_binaries import K8sBinaries, ensure_binaries
+from testing.cluster.pki import Identity, Pki
 from testing.pins import REPO_ROOT, pin
 from testing.polling import Backoff, WaitTimeoutError, wait_for_condition
 
@@ -183,6 +189,53 @@ def _processes_under(directory: Path) -> list[int]:
 _PRIVATE_SUFFIXES = (".key", ".pem")
 
 
+def _arg(key: str, value: str, *, replaces_kwokctls: bool = False) -> dict[str, Any]:
+    """One extra argument; ``replaces_kwokctls`` overrides the flag kwokctl already sets
+    (needed for list flags such as ``--etcd-servers``, which would otherwise append)."""
+    return {"key": key, "value": value, "override": replaces_kwokctls}
+
+
+def _component_patches(ports: _Ports, etcd_pki: Pki) -> list[dict[str, Any]]:
+    """Every component on loopback; etcd and its peer port accept only clients with a
+    certificate from the cluster's own etcd CA, so no other local user can read the
+    Secrets deploy stores, or write objects, straight from etcd."""
+    etcd_url = f"https://127.0.0.1:{ports.etcd}"
+    peer_url = f"https://127.0.0.1:{ports.etcd_peer}"
+    ca, p = str(etcd_pki.crt("ca")), etcd_pki
+    etcd = [
+        _arg("listen-client-urls", etcd_url, replaces_kwokctls=True),
+        _arg("advertise-client-urls", etcd_url, replaces_kwokctls=True),
+        _arg("listen-peer-urls", peer_url, replaces_kwokctls=True),
+        _arg("initial-advertise-peer-urls", peer_url, replaces_kwokctls=True),
+        _arg("initial-cluster", f"node0={peer_url}", replaces_kwokctls=True),
+        _arg("client-cert-auth", "true"),
+        _arg("trusted-ca-file", ca),
+        _arg("cert-file", str(p.crt("etcd"))),
+        _arg("key-file", str(p.key("etcd"))),
+        _arg("peer-client-cert-auth", "true"),
+        _arg("peer-trusted-ca-file", ca),
+        _arg("peer-cert-file", str(p.crt("etcd"))),
+        _arg("peer-key-file", str(p.key("etcd"))),
+    ]
+    apiserver = [
+        _arg("etcd-servers", etcd_url, replaces_kwokctls=True),
+        _arg("etcd-cafile", ca),
+        _arg("etcd-certfile", str(p.crt("apiserver-etcd-client"))),
+        _arg("etcd-keyfile", str(p.key("apiserver-etcd-client"))),
+        _arg("bind-address", "127.0.0.1"),
+    ]
+    return [
+        {"name": "etcd", "extraArgs": etcd},
+        {"name": "kube-apiserver", "extraArgs": apiserver},
+        {"name": "kube-controller-manager", "extraArgs": [_arg("bind-address", "127.0.0.1")]},
+        {"name": "kube-scheduler", "extraArgs": [_arg("bind-address", "127.0.0.1")]},
+        {
+            "name": "kwok-controller",
+            "extraArgs": [_arg("server-address", f"127.0.0.1:{ports.kwok_controller}")],
+        },
+    ]
+
+
 def _lock_down(directory: Path) -> None:
     """Every directory of the cluster 0700, every key and kubeconfig 0600.
 
@@ -259,8 +312,13 @@ class KwokProvider(ClusterProvider):
         return self.kwok_cluster_dir / "logs"
 
     @property
-    def stages_file(self) -> Path:
-        return self.config.cluster_dir / "kwok-stages.yaml"
+    def config_file(self) -> Path:
+        return self.config.cluster_dir / "kwokctl-config.yaml"
+
+    @property
+    def etcd_pki(self) -> Pki:
+        """etcd's own CA, its serving certificate and the API server's client certificate."""
+        return Pki(self.config.cluster_dir / "etcd-pki")
 
     def kubeconfig_path(self) -> Path:
         return self.config.kubeconfig
@@ -351,7 +409,10 @@ class KwokProvider(ClusterProvider):
             self._binaries = ensure_binaries()
         return self._binaries
 
-    def _write_stages(self, binaries: K8sBinaries) -> None:
+    def _write_config(self, binaries: K8sBinaries, patches: list[dict[str, Any]]) -> None:
+        """kwokctl's ``--config``: kwok's stages, the project's stages, and a
+        ``KwokctlConfiguration`` whose component patches bind every component to
+        loopback and put etcd behind mutual TLS."""
         kwok_own = sorted(binaries.stages_dir.glob("*.yaml"))
         if not kwok_own:
             raise ClusterError(f"no kwok stage files in {binaries.stages_dir}")
@@ -359,7 +420,13 @@ class KwokProvider(ClusterProvider):
             path.read_text(encoding="utf-8").strip()
             for path in [*kwok_own, *sorted(PROJECT_STAGES_DIR.glob("*.yaml"))]
         ]
-        self.stages_file.write_text("".join(f"---\n{doc}\n" for doc in documents), encoding="utf-8")
+        kwokctl_configuration = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            "componentsPatches": patches,
+        }
+        documents.append(json.dumps(kwokctl_configuration))  # JSON is YAML
+        self.config_file.write_text("".join(f"---\n{doc}\n" for doc in documents), encoding="utf-8")
 
     def _ports(self) -> _Ports:
         fixed = os.environ.get(API_PORT_ENV)
@@ -439,28 +506,17 @@ class KwokProvider(ClusterProvider):
 
     def _start(self, binaries: K8sBinaries, wait_seconds: float) -> None:
         self.config.cluster_dir.mkdir(parents=True, exist_ok=True)
-        self._write_stages(binaries)
         ports = self._ports()
-        etcd_url = f"http://127.0.0.1:{ports.etcd}"
-        peer_url = f"http://127.0.0.1:{ports.etcd_peer}"
-        loopback_only = {
-            # etcd has no authentication yet (issue: mutual TLS or a private socket), so
-            # nothing listens beyond this machine's loopback; Exec CRDs stay disabled.
-            "etcd": [
-                f"listen-client-urls={etcd_url}",
-                f"advertise-client-urls={etcd_url}",
-                f"listen-peer-urls={peer_url}",
-                f"initial-advertise-peer-urls={peer_url}",
-                f"initial-cluster=node0={peer_url}",
-            ],
-            "kube-apiserver": ["bind-address=127.0.0.1"],
-            "kube-controller-manager": ["bind-address=127.0.0.1"],
-            "kube-scheduler": ["bind-address=127.0.0.1"],
-            "kwok-controller": [f"server-address=127.0.0.1:{ports.kwok_controller}"],
-        }
+        self._write_config(binaries, _component_patches(ports, self.etcd_pki))
+        self.etcd_pki.create(
+            [
+                Identity("etcd", "etcd", dns=("localhost",), ips=("127.0.0.1",), server=True),
+                Identity("apiserver-etcd-client", "kube-apiserver-etcd-client"),
+            ]
+        )
         args = [
             "--config",
-            str(self.stages_file),
+            str(self.config_file),
             "create",
             "cluster",
             "--runtime",
@@ -487,11 +543,6 @@ class KwokProvider(ClusterProvider):
             str(ports.kube_scheduler),
             "--controller-port",
             str(ports.kwok_controller),
-        ]
-        for component, extra in loopback_only.items():
-            for arg in extra:
-                args += ["--extra-args", f"{component}={arg}"]
-        args += [
             "--enable-crds",
             ",".join(KUBELET_API_CRDS),
             "--timeout",

@@ -8,12 +8,15 @@ component (a script standing in for kube-scheduler) is fake, on purpose: it is h
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import re
 import signal
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
 import threading
@@ -415,3 +418,62 @@ def test_keys_kubeconfigs_and_state_directories_are_private(
             "kwok.x-k8s.io", "v1alpha1", "clusterexecs"
         )
     assert caught.value.status == 404
+
+
+def _etcd_client_url(provider: KwokProvider) -> str:
+    """The client URL the running etcd listens on, read from its own command line."""
+    pid = int((provider.kwok_cluster_dir / "pids" / "etcd.pid").read_text())
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return next(a.split("=", 1)[1] for a in argv if a.startswith("--listen-client-urls="))
+
+
+def _etcd_range(url: str, key: str, context: ssl.SSLContext | None) -> bytes:
+    """etcd's JSON gateway ``/v3/kv/range`` for one key; the stored value's raw bytes."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    connection = (
+        http.client.HTTPSConnection(host, int(port), context=context, timeout=10)
+        if context is not None
+        else http.client.HTTPConnection(host, int(port), timeout=10)
+    )
+    try:
+        payload = json.dumps({"key": base64.b64encode(key.encode()).decode()})
+        connection.request("POST", "/v3/kv/range", body=payload)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise ConnectionRefusedError(f"etcd answered {response.status}: {body[:120]!r}")
+    kvs = json.loads(body).get("kvs", [])
+    return base64.b64decode(kvs[0]["value"]) if kvs else b""
+
+
+@pytest.mark.requirement("KWOK-009")
+def test_etcd_refuses_a_client_without_the_clusters_certificate(
+    kwok_provider: KwokProvider, kwok_api: Any, kwok_namespace: str
+) -> None:
+    """A Secret's value is in etcd in the clear (no encryption at rest), so whoever
+    reaches etcd reads every password deploy stores. The certificate is the protection:
+    the API server's own client certificate reads the planted value (the twin), while a
+    client with none, or with plain http, gets nothing."""
+    marker = f"planted-{kwok_namespace}"
+    client.CoreV1Api(kwok_api).create_namespaced_secret(
+        kwok_namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="db"), string_data={"pw": marker}),
+    )
+    url = _etcd_client_url(kwok_provider)
+    assert url.startswith("https://127.0.0.1:")
+    key = f"/registry/secrets/{kwok_namespace}/db"
+    pki = kwok_provider.etcd_pki
+
+    with_certificate = ssl.create_default_context(cafile=str(pki.crt("ca")))
+    with_certificate.load_cert_chain(
+        str(pki.crt("apiserver-etcd-client")), str(pki.key("apiserver-etcd-client"))
+    )
+    assert marker.encode() in _etcd_range(url, key, with_certificate)
+
+    without_certificate = ssl.create_default_context(cafile=str(pki.crt("ca")))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _etcd_range(url, key, without_certificate)
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        _etcd_range(url.replace("https://", "http://"), key, None)

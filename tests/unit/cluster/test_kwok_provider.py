@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testing.cluster import get_provider
+from testing.cluster import get_provider, kwok
 from testing.cluster.base import ClusterConfig, ClusterError, ConfigError
 from testing.cluster.k8s_binaries import K8sBinaries
 from testing.cluster.kwok import (
@@ -288,20 +288,63 @@ def test_create_clears_leftovers_of_a_dead_run_first(
     assert not provider.config.cluster_dir.exists()
 
 
-def test_stages_file_holds_kwoks_stages_then_the_projects(provider: KwokProvider) -> None:
+def test_config_file_holds_kwoks_stages_then_the_projects_then_component_patches(
+    provider: KwokProvider,
+) -> None:
     binaries = provider.config.cluster_dir.parent / "binaries"
     (binaries / "kwok-stages").mkdir(parents=True)
     (binaries / "kwok-stages" / "pod-ready.yaml").write_text(
         "kind: Stage\nmetadata:\n  name: pod-ready\n"
     )
     provider.config.cluster_dir.mkdir(parents=True)
-    provider._write_stages(K8sBinaries(binaries, origin="test"))
-    names = [
-        doc["metadata"]["name"]
-        for doc in yaml.safe_load_all(provider.stages_file.read_text())
-        if doc is not None
-    ]
+    patches = [{"name": "etcd", "extraArgs": [{"key": "k", "value": "v", "override": False}]}]
+    provider._write_config(K8sBinaries(binaries, origin="test"), patches)
+    docs = [doc for doc in yaml.safe_load_all(provider.config_file.read_text()) if doc]
+    names = [doc["metadata"]["name"] for doc in docs if doc["kind"] == "Stage"]
     assert names == ["pod-ready", "ktp-pod-crashloop-backoff", "ktp-pod-image-pull-backoff"]
+    assert docs[-1] == {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "componentsPatches": patches,
+    }
     labels = " ".join(path.read_text() for path in PROJECT_STAGES_DIR.glob("*.yaml"))
     assert f'.metadata.labels["{CRASHLOOP_LABEL}"]' in labels
     assert f'.metadata.labels["{IMAGE_PULL_BACKOFF_LABEL}"]' in labels
+
+
+def test_etcd_takes_only_clients_with_a_certificate_and_every_component_binds_loopback(
+    provider: KwokProvider,
+) -> None:
+    """The arguments kwokctl gets: etcd's client and peer URLs are https with client
+    certificates required, and the API server's ``--etcd-servers`` *replaces* kwokctl's
+    http URL (a list flag would otherwise keep both). The real refusal is KWOK-009."""
+    ports = kwok._Ports(
+        api=6443,
+        etcd=2379,
+        etcd_peer=2380,
+        kube_controller_manager=1,
+        kube_scheduler=2,
+        kwok_controller=3,
+    )
+    pki = provider.etcd_pki
+    patches = {p["name"]: p["extraArgs"] for p in kwok._component_patches(ports, pki)}
+    etcd = {a["key"]: (a["value"], a["override"]) for a in patches["etcd"]}
+    assert etcd["listen-client-urls"] == ("https://127.0.0.1:2379", True)
+    assert etcd["listen-peer-urls"] == ("https://127.0.0.1:2380", True)
+    assert etcd["client-cert-auth"] == ("true", False)
+    assert etcd["peer-client-cert-auth"] == ("true", False)
+    assert etcd["trusted-ca-file"] == (str(pki.crt("ca")), False)
+    apiserver = {a["key"]: (a["value"], a["override"]) for a in patches["kube-apiserver"]}
+    assert apiserver["etcd-servers"] == ("https://127.0.0.1:2379", True)
+    assert apiserver["etcd-certfile"] == (str(pki.crt("apiserver-etcd-client")), False)
+    binds = {
+        name: next(a["value"] for a in args if a["key"] in ("bind-address", "server-address"))
+        for name, args in patches.items()
+        if name != "etcd"
+    }
+    assert binds == {
+        "kube-apiserver": "127.0.0.1",
+        "kube-controller-manager": "127.0.0.1",
+        "kube-scheduler": "127.0.0.1",
+        "kwok-controller": "127.0.0.1:3",
+    }
