@@ -6,7 +6,8 @@ runs with ``--strict --require-hashes --disable-pip`` (no resolution, no
 downloads) against OSV:
 
 - with ``SECURITY_ADVISORY_DB`` set, an OSV snapshot served on loopback by
-  :mod:`testing.security.osv_snapshot`, its date printed with the result;
+  :mod:`testing.security.osv_snapshot`, its date, its age and the pins it is too old
+  to cover printed with the result (:mod:`testing.security.snapshot_coverage`);
 - otherwise the live OSV API (``SECURITY_OSV_URL`` names another endpoint, e.g. a mirror).
 
 Every pin is audited on every platform the lock covers: pip-audit skips a pin whose
@@ -21,18 +22,20 @@ offline, was answered by the snapshot server).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
 
-from testing.security import osv_snapshot
+from testing.security import osv_snapshot, snapshot_coverage
 from testing.security.report import (
     Finding,
     ScanError,
@@ -160,8 +163,19 @@ def _findings(report: Path, requirements: Path) -> list[Finding]:
     return findings
 
 
-def audit(requirements: Path, reports: Path, *, osv_url: str | None = None) -> ScanResult:
-    """Audit a hashed requirements file, offline when ``SECURITY_ADVISORY_DB`` is set."""
+def audit(
+    requirements: Path,
+    reports: Path,
+    *,
+    osv_url: str | None = None,
+    released: Mapping[tuple[str, str], dt.datetime] | None = None,
+) -> ScanResult:
+    """Audit a hashed requirements file, offline when ``SECURITY_ADVISORY_DB`` is set.
+
+    ``released`` gives each pin's release time (from ``uv.lock``); offline, a pin
+    released after the snapshot, or with no known release time, is reported as not
+    covered (:mod:`testing.security.snapshot_coverage`).
+    """
     expected = {p.key for p in locked_pins(requirements)}
     if not expected:
         raise ScanError(f"{requirements} pins no dependency: nothing to audit")
@@ -170,6 +184,10 @@ def audit(requirements: Path, reports: Path, *, osv_url: str | None = None) -> S
     db = os.environ.get(ADVISORY_DB_ENV)
     if db and osv_url is None:
         snapshot = osv_snapshot.load_snapshot(Path(db).resolve())
+        date_file = snapshot.root / "SNAPSHOT_DATE"
+        coverage = snapshot_coverage.assess(
+            snapshot_coverage.snapshot_time(snapshot.date, date_file), expected, released or {}
+        )
         source = f"the offline advisory snapshot {snapshot.root} dated {snapshot.date}"
         with osv_snapshot.serve(snapshot) as (url, log):
             result = _run(requirements, reports, url, source, expected)
@@ -177,11 +195,16 @@ def audit(requirements: Path, reports: Path, *, osv_url: str | None = None) -> S
         if missing:
             raise unreachable(source)
         result.unit += f" against the OFFLINE advisory snapshot dated {snapshot.date}"
-        result.notes.insert(
-            0,
-            f"advisories: {snapshot.record_count} OSV records from {snapshot.root} "
-            f"(SNAPSHOT_DATE {snapshot.date}), not a live check",
-        )
+        if coverage.not_covered:
+            result.unit += f" ({len(coverage.not_covered)} of them not covered by it)"
+        result.notes[:0] = [
+            f"advisories: {snapshot.record_count} OSV records from {snapshot.root}, "
+            "not a live check",
+            coverage.age_note(),
+            coverage.coverage_note(len(expected)),
+        ]
+        if coverage.stale:
+            result.findings.append(coverage.stale_finding(date_file))
         return result
     url = osv_url or os.environ.get(OSV_URL_ENV) or LIVE_OSV_URL
     result = _run(requirements, reports, url, f"the OSV service at {url}", expected)
@@ -235,6 +258,8 @@ def _skipped(raw: Path) -> list[str]:
 def scan(root: Path, reports: Path) -> ScanResult:
     """Export ``uv.lock`` and audit it; writes ``pip-audit.json`` (and pip-audit's own JSON)."""
     requirements = export_locked(root, reports / "requirements-locked.txt")
-    result = audit(requirements, reports)
+    result = audit(
+        requirements, reports, released=snapshot_coverage.release_times(root / "uv.lock")
+    )
     result.reports.insert(0, requirements)
     return result

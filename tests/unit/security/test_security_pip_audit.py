@@ -8,6 +8,7 @@ neither exists (a fresh laptop), a one-record snapshot planted by the test stand
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -25,8 +26,9 @@ import yaml
 from packaging.version import Version
 
 from testing import pins
-from testing.security import osv_snapshot, pip_audit_scan
+from testing.security import osv_snapshot, pip_audit_scan, snapshot_coverage
 from testing.security.report import ScanError
+from tests.support.advisories import PLANTED_ID, plant_snapshot
 
 # Real wheel hashes from PyPI (with the OSV service pip-audit checks only that they exist).
 REQUESTS_2_19_0 = (
@@ -42,7 +44,6 @@ REQUESTS_CLEAN = (
 )
 #: Advisories for requests 2.19.0 that every real snapshot since 2024 carries.
 KNOWN_REQUESTS_2_19_IDS = {"PYSEC-2018-28", "PYSEC-2023-74"}
-PLANTED_ID = "PLANTED-2018-0001"
 
 
 def affected_ids(db: Path, package: str, version: str) -> set[str]:
@@ -74,30 +75,6 @@ def affected_ids(db: Path, package: str, version: str) -> set[str]:
     return found
 
 
-def plant_snapshot(root: Path) -> Path:
-    """A one-record OSV snapshot (requests < 2.20.0 vulnerable), in the PyPA layout.
-
-    Used where no real snapshot is at hand (a contributor's laptop without ../shared):
-    the same real pip-audit and loopback server then run against planted data.
-    """
-    record = {
-        "id": PLANTED_ID,
-        "details": "Planted by the test suite: requests before 2.20.0 is vulnerable.",
-        "affected": [
-            {
-                "package": {"name": "requests", "ecosystem": "PyPI"},
-                "ranges": [
-                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.20.0"}]}
-                ],
-            }
-        ],
-    }
-    (root / "vulns" / "requests").mkdir(parents=True)
-    (root / "vulns" / "requests" / f"{PLANTED_ID}.yaml").write_text(yaml.safe_dump(record))
-    (root / "SNAPSHOT_DATE").write_text("planted by tests/unit/security\n")
-    return root
-
-
 @pytest.fixture(scope="module")
 def advisory_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     explicit = os.environ.get(pip_audit_scan.ADVISORY_DB_ENV)
@@ -122,7 +99,10 @@ def requests_2_19_ids(advisory_db: Path) -> set[str]:
 
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, advisory_db: Path) -> Path:
+    """The snapshot in use, whatever its age: these tests are about its advisories;
+    what its age does is SEC-005's (tests/unit/security/test_security_snapshot_coverage.py)."""
     monkeypatch.setenv(pip_audit_scan.ADVISORY_DB_ENV, str(advisory_db))
+    monkeypatch.setenv(snapshot_coverage.MAX_AGE_ENV, str(100 * 365))
     return advisory_db
 
 
@@ -140,7 +120,8 @@ def test_vulnerable_pin_fails_and_fixed_twin_passes(
 ) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(REQUESTS_2_19_0)
-    result = pip_audit_scan.audit(requirements, tmp_path / "reports")
+    released = {("requests", "2.19.0"): dt.datetime(2018, 6, 12, tzinfo=dt.UTC)}
+    result = pip_audit_scan.audit(requirements, tmp_path / "reports", released=released)
     assert {f.rule for f in result.findings} == requests_2_19_ids
     assert any("requests==2.19.0 is vulnerable" in f.message for f in result.findings)
     date = (offline / "SNAPSHOT_DATE").read_text().strip()
