@@ -116,7 +116,7 @@ def unit(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, tags=["ci"], default=False)
-@nox.parametrize("scanner", ["bandit", "pip-audit", "manifests", "secrets"])
+@nox.parametrize("scanner", ["bandit", "pip-audit", "manifests", "secrets", "images"])
 def security(session: nox.Session, scanner: str) -> None:
     """One security scanner; fails on findings or when it could not check (SECURITY_ADVISORY_DB)."""
     sync(session, "security")

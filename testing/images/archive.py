@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testing.images import users
+
 EPOCH = 0
 
 
@@ -152,7 +154,11 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
 
 
 def write_archive(out: Path, reference: str, layers: list[Layer], config: ImageConfig) -> str:
-    """Write the archive of one image to ``out``; return the config digest (the image id)."""
+    """Write the archive of one image to ``out``; return the config digest (the image id).
+
+    Refuses an image that would run as root without a reason (:mod:`testing.images.users`).
+    """
+    users.check(reference, config.user)
     diff_ids = [layer.digest() for layer in layers]
     config_bytes = json.dumps(config.as_json(diff_ids), sort_keys=True).encode()
     config_digest = hashlib.sha256(config_bytes).hexdigest()

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testing import pins, tools
+from testing.images import users
 from testing.images.archive import ImageConfig, Layer, LayerWriter
 from testing.images.errors import ImageError
 
 HERE = Path(__file__).resolve().parent
 #: Bump when a recipe changes in a way its listed inputs do not show.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"  # 2: the Go images run as nonroot (65532)
 MMDEBSTRAP_TIMEOUT_S = 1200
 COMMAND_TIMEOUT_S = 900
 PY_DIRS_SKIP = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache")
@@ -128,8 +129,8 @@ def _go_image(
         layer = LayerWriter(work / "layer.tar")
         base_files(layer)
         layer.file(f"/usr/bin/{tool}", binary.read_bytes(), 0o755)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
-        return [layer.close()], ImageConfig(entrypoint=entrypoint, env=env)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}  # noqa: S108  # nosec B108 - inside the image
+        return [layer.close()], ImageConfig(entrypoint=entrypoint, env=env, user=users.NONROOT)
 
     return build
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testing import pins
-from testing.security import bandit_scan, manifests, pip_audit_scan, secrets_scan
+from testing.security import bandit_scan, images_scan, manifests, pip_audit_scan, secrets_scan
 from testing.security.report import ScanError, ScanResult, reports_dir, write_json
 
 SCANNERS: dict[str, Callable[[Path, Path], ScanResult]] = {
@@ -22,6 +22,7 @@ SCANNERS: dict[str, Callable[[Path, Path], ScanResult]] = {
     "pip-audit": pip_audit_scan.scan,
     "manifests": manifests.scan,
     "secrets": secrets_scan.scan,
+    "images": images_scan.scan,
 }
 
 
