@@ -6,14 +6,16 @@
   ``TEST_KEEP_CLUSTER=1``.
 * ``k8s_client`` (alias ``api_client``): an ``ApiClient`` on the cluster's kubeconfig.
 * ``namespace`` / ``namespace_factory``: namespaces made for one test (see
-  :mod:`testing.k8s.namespaces`), deleted at teardown with the deletion awaited,
-  unless ``--keep-namespaces``.
+  :mod:`testing.k8s.namespaces`), deleted at teardown unless ``--keep-namespaces``.
+  The deletion is not awaited there: the namespace controller takes its own 5 s
+  before it even starts, which every test would pay. Each process (each xdist
+  worker) awaits all its deletions together once, when its ``k8s_client`` closes.
 * When a test that used a namespace fails, the events, statuses and every
   container's logs of its namespaces are attached to the report (section
   "k8s diagnostics") and written under ``artifacts/diagnostics/tests/``.
 * At the end of the run (in the xdist controller) every namespace labelled with
-  this run's id that is still there is deleted and the run FAILS: a leak is a bug.
-  This also cleans up after Ctrl-C.
+  this run's id that is still there is deleted and the run FAILS, naming the test
+  that made it: a leak is a bug. This also cleans up after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -36,12 +38,16 @@ from testing.envflags import FlagError, flag
 from testing.k8s import diagnostics
 from testing.k8s.client import api_client as make_api_client
 from testing.k8s.namespaces import (
+    RUN_LABEL,
     TEST_ANNOTATION,
+    NamespaceError,
     NamespaceNamer,
+    await_deletion,
+    begin_deletion,
     create_namespace,
-    delete_namespaces,
-    namespaces_of_run,
     new_run_id,
+    tests_of_run,
+    why_not_gone,
 )
 from testing.pins import REPO_ROOT
 from testing.polling import WaitTimeoutError
@@ -52,6 +58,8 @@ DIAGNOSTICS_DIR = REPO_ROOT / "artifacts" / "diagnostics" / "tests"
 _RUN_ID = pytest.StashKey[str]()
 _NAMER = pytest.StashKey[NamespaceNamer]()
 _ITEM_NAMESPACES = pytest.StashKey[list[str]]()
+#: Namespaces this process asked to delete and has not seen gone yet.
+_DELETING = pytest.StashKey[list[str]]()
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -135,10 +143,22 @@ def cluster(pytestconfig: pytest.Config) -> ClusterProvider:
 @pytest.fixture(scope="session")
 def k8s_client(pytestconfig: pytest.Config, cluster: ClusterProvider) -> Iterator[ApiClient]:
     """An ``ApiClient`` on the test cluster's kubeconfig (its use arms the leak check)."""
-    _ledger(pytestconfig.stash[_RUN_ID]).touch()
+    run_id = pytestconfig.stash[_RUN_ID]
+    _ledger(run_id).touch()
     client = make_api_client(cluster.kubeconfig_path())
-    yield client
-    client.close()  # type: ignore[no-untyped-call]
+    pytestconfig.stash[_DELETING] = []
+    try:
+        yield client
+    finally:
+        # One wait for every deletion this process started; what is still there then is
+        # for the end-of-run leak check to name and fail on.
+        await_deletion(
+            client,
+            pytestconfig.stash[_DELETING],
+            timeout=pytestconfig.getoption("--namespace-timeout"),
+            label_selector=f"{RUN_LABEL}={run_id}",
+        )
+        client.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="session")
@@ -173,12 +193,8 @@ def namespace_factory(
 
     yield make
     if made and not config.getoption("--keep-namespaces"):
-        delete_namespaces(
-            k8s_client,
-            made,
-            timeout=config.getoption("--namespace-timeout"),
-            force_pods=not cluster.runs_containers,
-        )
+        begin_deletion(k8s_client, made, force_pods=not cluster.runs_containers)
+        config.stash[_DELETING].extend(made)
 
 
 @pytest.fixture
@@ -230,25 +246,45 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         provider = get_provider()
         api = make_api_client(provider.kubeconfig_path())
-        left = namespaces_of_run(api, run_id)
+        made_by = tests_of_run(api, run_id)
+        left = sorted(made_by)
         if left and config.getoption("--keep-namespaces"):
             if reporter is not None:
                 reporter.write_line(f"kept namespaces of run {run_id}: {', '.join(left)}")
         elif left:
-            delete_namespaces(api, left, timeout=config.getoption("--namespace-timeout"))
+            timeout = config.getoption("--namespace-timeout")
+            begin_deletion(api, left)
+            stuck = await_deletion(
+                api, left, timeout=timeout, label_selector=f"{RUN_LABEL}={run_id}"
+            )
             if reporter is not None:
+                named = ", ".join(f"{n} (made by {made_by[n] or 'no test'})" for n in left)
+                outcome = "now deleted" if not stuck else f"{len(stuck)} will not go away"
                 reporter.write_line(
                     f"NAMESPACE LEAK: run {run_id} left {len(left)} namespace(s) "
-                    f"(now deleted): {', '.join(left)}",
+                    f"({outcome}): {named}",
                     red=True,
                 )
+                for name in stuck:
+                    reporter.write_line(
+                        f"NAMESPACE LEAK: {name} is still there after {timeout:.0f}s: "
+                        f"{why_not_gone(api, name)}",
+                        red=True,
+                    )
             _fail(session)
         marker = _created_marker(provider, run_id)
         if marker.exists() and not config.getoption("--keep-cluster"):
             provider.delete()
             marker.unlink(missing_ok=True)
             provider.config.lock_path.unlink(missing_ok=True)
-    except (ClusterError, WaitTimeoutError, ApiException, HTTPError, OSError) as exc:
+    except (
+        ClusterError,
+        NamespaceError,
+        WaitTimeoutError,
+        ApiException,
+        HTTPError,
+        OSError,
+    ) as exc:
         # An unreachable API server must fail the run with one line, not an INTERNALERROR.
         if reporter is not None:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,4 +1,4 @@
-"""The namespace fixtures: really created, labelled, deleted with the deletion awaited.
+"""The namespace fixtures: really created, labelled, deleted; every deletion awaited at the end.
 
 Each case runs a separate pytest process (as a user would) with a known run id,
 then checks the cluster from outside that run.
@@ -70,7 +70,7 @@ def run_env(tmp_path: Path) -> dict[str, str | None]:
 
 
 @pytest.mark.requirement("NS-001")
-def test_namespace_with_a_pod_is_deleted_and_gone_when_the_test_ends(
+def test_namespace_with_a_pod_is_deleted_and_gone_when_the_run_ends(
     k8s_client: ApiClient, inner_pytest: Any, run_env: dict[str, str]
 ) -> None:
     run = inner_pytest(USES_NAMESPACE.replace("EXTRA_LINE", ""), env=run_env)
@@ -95,10 +95,53 @@ def test_a_leaked_namespace_fails_the_run_and_is_cleaned_up(
     assert run.returncode == 1, run.output
     assert "1 passed" in run.output
     assert (
-        f"NAMESPACE LEAK: run {run_env['TEST_RUN_ID']} left 1 namespace(s) (now deleted): {leaked}"
-        in run.output
+        f"NAMESPACE LEAK: run {run_env['TEST_RUN_ID']} left 1 namespace(s) (now deleted): "
+        f"{leaked} (made by no test)" in run.output
     )
     assert gone(k8s_client, leaked)
+
+
+HELD = """
+import os
+from pathlib import Path
+
+from kubernetes import client
+
+
+def test_holds_its_namespace(k8s_client, namespace):
+    Path(os.environ["NS_RECORD"]).write_text(namespace)
+    client.CoreV1Api(k8s_client).patch_namespace(
+        namespace, {"metadata": {"finalizers": ["ktp.test/never-removed"]}}
+    )
+"""
+
+
+@pytest.mark.requirement("NS-006")
+def test_a_namespace_that_never_goes_away_fails_the_run_naming_it_and_its_test(
+    k8s_client: ApiClient, inner_pytest: Any, run_env: dict[str, str]
+) -> None:
+    """The fixture no longer waits at teardown; the one wait at the end must still catch a
+    namespace a finalizer holds, and say which test made it and what holds it."""
+    try:
+        run = inner_pytest(HELD, "--namespace-timeout", "3", env=run_env)
+        name = Path(run_env["NS_RECORD"]).read_text()
+    finally:
+        for left in namespaces_of_run(k8s_client, run_env["TEST_RUN_ID"]):
+            k8s.CoreV1Api(k8s_client).patch_namespace(left, {"metadata": {"finalizers": None}})
+        delete_namespaces(
+            k8s_client, namespaces_of_run(k8s_client, run_env["TEST_RUN_ID"]), timeout=120
+        )
+    assert run.returncode == 1, run.output
+    assert "1 passed" in run.output
+    assert (
+        f"NAMESPACE LEAK: run {run_env['TEST_RUN_ID']} left 1 namespace(s) (1 will not go "
+        f"away): {name} (made by test_inner.py::test_holds_its_namespace)"
+    ) in run.output
+    assert (
+        f"NAMESPACE LEAK: {name} is still there after 3s: finalizers ktp.test/never-removed"
+        in run.output
+    )
+    assert gone(k8s_client, name)
 
 
 @pytest.mark.requirement("NS-003")
