@@ -110,9 +110,10 @@ from kubernetes import client
 
 def test_holds_its_namespace(k8s_client, namespace):
     Path(os.environ["NS_RECORD"]).write_text(namespace)
-    client.CoreV1Api(k8s_client).patch_namespace(
+    held = client.CoreV1Api(k8s_client).patch_namespace(
         namespace, {"metadata": {"finalizers": ["ktp.test/never-removed"]}}
     )
+    assert held.metadata.finalizers == ["ktp.test/never-removed"]
 """
 
 
