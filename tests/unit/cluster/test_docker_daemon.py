@@ -98,18 +98,23 @@ def test_dockerd_leaves_bridges_iptables_and_forwarding_alone_and_runs_runc_thro
             assert not (run / "runc-wrapper").exists()
 
 
+# As the real daemon does: the pidfile first, then the socket; the client answers only
+# once the socket is there (else a check could pass before the pidfile exists).
 STAND_IN_DOCKERD = """#!{python}
 import os, signal, sys
 args = sys.argv[1:]
 with open(args[args.index("--pidfile") + 1], "w") as pidfile:
     pidfile.write(str(os.getpid()))
+open(args[args.index("--host") + 1].removeprefix("unix://"), "w").close()
 signal.sigwait({{signal.SIGTERM}})
 """
 STAND_IN_DOCKER = """#!{python}
-import sys
+import os, sys
 with open({log!r}, "a") as log:
     log.write(" ".join(sys.argv[1:]) + "\\n")
 if sys.argv[1:2] == ["info"]:
+    if not os.path.exists(os.environ.get("DOCKER_HOST", "").removeprefix("unix://")):
+        sys.exit("Cannot connect to the Docker daemon")
     print("20.10.24")
 """
 
