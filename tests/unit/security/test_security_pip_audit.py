@@ -25,7 +25,7 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from testing import pins
+from testing import pins, tools
 from testing.security import osv_snapshot, pip_audit_scan, snapshot_coverage
 from testing.security.report import ScanError
 from tests.support.advisories import PLANTED_ID, plant_snapshot
@@ -311,3 +311,32 @@ def test_range_evaluation(version: str, affected: bool) -> None:
 def test_names_compare_normalised() -> None:
     assert osv_snapshot.affects(RECORD, osv_snapshot.normalise("some.pkg"), "1.0")
     assert not osv_snapshot.affects(RECORD, "other-pkg", "1.0")
+
+
+def test_parsed_records_are_cached_and_a_changed_record_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON cache of a snapshot's records follows its files: an edited record, or an
+    unreadable cache file, makes the YAML be parsed again."""
+    monkeypatch.setenv(tools.CACHE_ENV, str(tmp_path / "cache"))
+    root = plant_snapshot(tmp_path / "snapshot")
+    osv_snapshot.load_snapshot.cache_clear()
+    first = osv_snapshot.load_snapshot(root)
+    (cached,) = (tmp_path / "cache" / "osv-snapshots").glob("*.json")
+    assert json.loads(cached.read_text()) == first.records
+
+    record = root / "vulns" / "requests" / f"{PLANTED_ID}.yaml"
+    record.write_text(record.read_text().replace("2.20.0", "2.21.0"))
+    os.utime(record, ns=(1, 1))  # a new size and mtime, whatever the clock's resolution
+    osv_snapshot.load_snapshot.cache_clear()
+    assert [r["id"] for r in osv_snapshot.load_snapshot(root).query("requests", "2.20.5")] == [
+        PLANTED_ID
+    ]
+    (replaced,) = (tmp_path / "cache" / "osv-snapshots").glob("*.json")  # the old one went
+    assert replaced != cached
+
+    for stale in (tmp_path / "cache" / "osv-snapshots").glob("*.json"):
+        stale.write_text("{not json")
+    osv_snapshot.load_snapshot.cache_clear()
+    assert osv_snapshot.load_snapshot(root).record_count == 1
+    osv_snapshot.load_snapshot.cache_clear()
