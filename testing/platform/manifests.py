@@ -159,7 +159,8 @@ def stage_objects(
 def render_all(
     directory: Path = PLATFORM_DIR, images: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """Every platform object as deploy would apply it (for scanners and reviews)."""
+    """Every platform object as deploy would apply it (`python -m testing.platform render`,
+    and the tests of what deploy applies; the security scan reads the files themselves)."""
     resolved = image_map() if images is None else images
     return [
         obj
