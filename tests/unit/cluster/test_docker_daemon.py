@@ -10,8 +10,10 @@ integration tier (CLU-015, CLU-017, CLU-018).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +121,27 @@ if sys.argv[1:2] == ["info"]:
 """
 
 
+@pytest.fixture
+def nothing_left_under(tmp_path: Path) -> Iterator[Path]:
+    """``tmp_path``; at teardown, any process started from it (a stand-in daemon a failed
+    assertion left running) is killed, so a failing test leaves nothing behind."""
+    yield tmp_path
+    needle = str(tmp_path).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
 @pytest.mark.requirement("CLU-019")
 def test_a_clusters_dockerd_outlives_its_starter_and_stopping_it_prunes_networks_and_removes_all(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nothing_left_under: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tmp_path = nothing_left_under
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "docker.log"
