@@ -80,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     seed=settings.seed,
                     revision=args.schema_revision,
                     progress=progress,
+                    run_id=settings.run_id,
                 )
             )
         except QualityError as exc:

@@ -36,6 +36,11 @@ class DemoSettings(BaseSettings):
     )
     retention_hours: float = Field(default=168.0, alias="DEMO_RETENTION_HOURS", ge=0)
     retain_last: int = Field(default=5, alias="DEMO_RETAIN_LAST", ge=1)
+    #: The run's idempotency key. A retry with the same id (a Job's next pod: the Jobs set
+    #: it to their own uid) replaces what an interrupted attempt wrote, instead of adding to it.
+    run_id: str | None = Field(
+        default=None, alias="DEMO_RUN_ID", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    )
 
     @field_validator("warehouse")
     @classmethod

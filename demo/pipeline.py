@@ -75,13 +75,19 @@ def run_product(
     revision: int | None = None,
     progress: Progress | None = None,
     expire: bool = True,
+    run_id: str | None = None,
 ) -> RunResult:
-    """Build one product end to end and return what was written; raises QualityError."""
+    """Build one product end to end and return what was written; raises QualityError.
+
+    ``run_id`` is the run's idempotency key (default: a new one). Every table's rows of
+    that run are replaced, not added to, so retrying an interrupted run with its id
+    leaves each row once.
+    """
     progress = progress or Progress(product.name, enabled=False)
     revision = revision or product.latest_revision
     now = datetime.now(UTC)
     ns = warehouse.namespace(product.namespace)
-    result = RunResult(product.name, ns, new_run_id(now), scale, seed, revision)
+    result = RunResult(product.name, ns, run_id or new_run_id(now), scale, seed, revision)
     progress.say(f"run {result.run_id}: scale {scale}, seed {seed}, schema revision {revision}")
     with progress.step("seed"):
         seed_data = product.generate(scale, seed, revision)
@@ -152,6 +158,8 @@ class _Layers:
         self, layer: str, name: str, columns: Sequence[tuple[str, str]], rows: list[Row], **kw: Any
     ) -> None:
         identifier = f"{self.result.namespace}.{name}"
+        if not kw.get("overwrite"):
+            kw["replace"] = ("_run_id", self.result.run_id)
         snapshot = self.warehouse.write(identifier, arrow_schema(columns), rows, **kw)
         self.result.writes.append(TableWrite(identifier, layer, len(rows), snapshot))
 
@@ -272,5 +280,5 @@ def _write_quality(warehouse: Warehouse, result: RunResult, now: datetime) -> No
         for c in result.checks
     ]
     identifier = f"{result.namespace}.{QUALITY_TABLE}"
-    snapshot = warehouse.write(identifier, QUALITY_SCHEMA, rows)
+    snapshot = warehouse.write(identifier, QUALITY_SCHEMA, rows, replace=("run_id", result.run_id))
     result.writes.append(TableWrite(identifier, "quality", len(rows), snapshot))

@@ -1,8 +1,9 @@
 """Iceberg storage through PyIceberg: SQL catalog on PostgreSQL, data files on S3.
 
-One namespace per product. Writes append (bronze, silver, quarantine, quality) or
-overwrite (gold, the current business view); both make a snapshot, so history and time
-travel come with every run. ``expire`` bounds that history: PyIceberg 0.12's
+One namespace per product. Writes add one run's rows (bronze, silver, quarantine,
+quality; replacing that run's rows, if an interrupted attempt left some) or overwrite
+(gold, the current business view); each makes a snapshot, so history and time travel
+come with every run. ``expire`` bounds that history: PyIceberg 0.12's
 ExpireSnapshots only removes snapshot entries from the table metadata and PyIceberg has
 no orphan-file removal, so this module deletes the files that only expired snapshots
 referenced (the set difference of reachable files before and after the expiry).
@@ -29,6 +30,7 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     TableAlreadyExistsError,
 )
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
 from pyiceberg.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -145,10 +147,19 @@ class Warehouse:
             return sorted(".".join(t) for t in self.catalog.list_tables(namespace))
 
     def write(
-        self, identifier: str, schema: pa.Schema, rows: Sequence[Row], *, overwrite: bool = False
+        self,
+        identifier: str,
+        schema: pa.Schema,
+        rows: Sequence[Row],
+        *,
+        overwrite: bool = False,
+        replace: tuple[str, str] | None = None,
     ) -> int:
         """Append (or overwrite with) ``rows``; new columns evolve the schema first.
 
+        ``replace=(column, value)`` makes the write idempotent: the rows where ``column``
+        equals ``value`` (a run's id) are replaced by ``rows`` in one commit, so a retried
+        run leaves its rows once, whatever an interrupted attempt wrote before.
         Columns the table has but ``rows`` lack are written as nulls, so an older writer
         keeps working after a column was added. Returns the new snapshot id.
         """
@@ -161,11 +172,15 @@ class Warehouse:
                 with table.update_schema() as update:
                     update.union_by_name(pa.schema(missing))
             data = _conform(data, table.schema().as_arrow())
-            if overwrite:
+            if overwrite or replace is not None:
+                where: BooleanExpression = AlwaysTrue()
+                if replace is not None:
+                    # PyIceberg's signature is (term, literal); its stubs disagree.
+                    where = EqualTo(replace[0], replace[1])  # type: ignore[call-arg,arg-type]
                 with warnings.catch_warnings():
                     # PyIceberg warns when an overwrite replaces nothing (a first run).
                     warnings.filterwarnings("ignore", "Delete operation did not match")
-                    table.overwrite(data)
+                    table.overwrite(data, overwrite_filter=where)
             else:
                 table.append(data)
             snapshot = table.current_snapshot()

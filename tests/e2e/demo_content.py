@@ -338,6 +338,44 @@ def assert_bronze_equals_silver_plus_quarantine(
         assert landed == Counter(r["_source_row"] for r in bronze)
 
 
+def assert_each_row_once(
+    cat: SqlCatalog,
+    *,
+    namespace: str,
+    product: str,
+    run_id: str,
+    scale: int,
+    seed: int,
+    revision: int,
+) -> None:
+    """Every seed row of the run is in bronze exactly once, and in silver or quarantine
+    exactly once; every quality check of the run is recorded once (no retry doubled it)."""
+    data = PRODUCTS[product].generate(scale, seed, revision)
+    for spec in PRODUCTS[product].sources:
+        fed = range(len(data.tables[spec.name]))
+        bronze = rows_of(cat.load_table(f"{namespace}.bronze_{spec.name}"), run_id)
+        landed = Counter(r["_source_row"] for r in bronze)
+        assert landed == Counter(fed), (
+            f"{spec.name}: bronze has {len(bronze)} rows of run {run_id} for "
+            f"{len(fed)} seed rows (most landed {max(landed.values(), default=0)} times)"
+        )
+        refined = rows_of(cat.load_table(f"{namespace}.silver_{spec.name}"), run_id) + rows_of(
+            cat.load_table(f"{namespace}.quarantine_{spec.name}"), run_id
+        )
+        assert Counter(r["_source_row"] for r in refined) == Counter(fed), (
+            f"{spec.name}: silver + quarantine hold {len(refined)} rows of run {run_id} "
+            f"for {len(fed)} seed rows"
+        )
+    quality = cat.load_table(f"{namespace}.quality_results").scan(
+        row_filter=EqualTo("run_id", run_id)
+    )
+    checks = Counter(
+        (r["layer"], r["table_name"], r["check_name"]) for r in quality.to_arrow().to_pylist()
+    )
+    assert checks, "the run recorded no quality checks"
+    assert max(checks.values()) == 1, [k for k, n in checks.items() if n > 1][:3]
+
+
 def assert_dirty_rows_quarantined(
     cat: SqlCatalog,
     *,

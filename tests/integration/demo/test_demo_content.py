@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from demo import pipeline
 from tests.e2e import demo_content as content
 from tests.e2e.dashboard_check import settings_env
 
@@ -58,3 +59,87 @@ def test_cli_run_records_a_run_the_checker_can_verify(settings: Any) -> None:
     assert "[financial-risk] silver done in" in done.stderr
     assert done.stdout.splitlines()[0].split() == ["product", "table", "rows", "snapshot"]
     content.check_recorded_run(settings, "financial-risk", "financial_risk")
+
+
+def _history(settings: Any, namespace: str) -> dict[str, tuple[int, int]]:
+    """Per table: (commits, snapshots). A commit is one new metadata file (Iceberg's
+    metadata log grows by one); gold's overwrite is one commit holding two snapshots, a
+    delete and an append, so it is the commit that counts as "one"."""
+    cat = content.catalog(settings)
+    history = {}
+    for ident in cat.list_tables(namespace):
+        metadata = cat.load_table(ident).metadata
+        history[".".join(ident)] = (len(metadata.metadata_log), len(metadata.snapshots))
+    return history
+
+
+@pytest.mark.requirement("DEMO-011")
+def test_a_run_interrupted_before_gold_and_retried_with_its_id_leaves_each_row_once(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interruption is planted in-process: the gold step raises once, after bronze,
+    silver, quarantine and the quality results were committed (what a Job's killed pod
+    leaves). The retry carries the same run id, as a Job's next pod does; it must replace
+    what the first attempt wrote, not add to it."""
+    product = "customer-360"
+
+    def dies_before_gold(self: object) -> None:
+        raise RuntimeError("planted: the pod died before gold")
+
+    with monkeypatch.context() as planted:
+        planted.setattr(pipeline._Layers, "gold", dies_before_gold)
+        with pytest.raises(RuntimeError, match="planted"):
+            content.run(settings, product, run_id="job-uid-1")
+    result = content.run(settings, product, run_id="job-uid-1")
+    assert result.run_id == "job-uid-1"
+    where = {
+        "namespace": result.namespace,
+        "product": product,
+        "run_id": result.run_id,
+        "scale": settings.scale,
+        "seed": settings.seed,
+        "revision": result.revision,
+    }
+    cat = content.catalog(settings)
+    content.assert_each_row_once(cat, **where)
+    content.assert_dirty_rows_quarantined(cat, **where)
+    content.assert_gold_matches_seed(cat, **where)
+
+
+@pytest.mark.requirement("DEMO-012")
+def test_a_second_run_adds_one_snapshot_per_table_and_the_same_gold(settings: Any) -> None:
+    """Two runs: every table gains exactly one commit (one snapshot, except gold's
+    overwrite, which is a delete and an append in that one commit), gold holds only the
+    second run's rows and they equal the recomputation from the seed, and each run's rows
+    are there once."""
+    product = "iot-telemetry"
+    first = content.run(settings, product)
+    before = _history(settings, first.namespace)
+    second = content.run(settings, product)
+    after = _history(settings, first.namespace)
+    assert set(after) == set(before)
+    assert {t: after[t][0] - before[t][0] for t in after} == dict.fromkeys(after, 1)
+    added = {t: after[t][1] - before[t][1] for t in after}
+    assert added == {t: 2 if ".gold_" in t else 1 for t in after}
+    cat = content.catalog(settings)
+    for run in (first, second):
+        content.assert_each_row_once(
+            cat,
+            namespace=run.namespace,
+            product=product,
+            run_id=run.run_id,
+            scale=settings.scale,
+            seed=settings.seed,
+            revision=run.revision,
+        )
+    gold = content.rows_of(cat.load_table(f"{first.namespace}.gold_machine_health"))
+    assert {r["_run_id"] for r in gold} == {second.run_id}
+    content.assert_gold_matches_seed(
+        cat,
+        namespace=second.namespace,
+        product=product,
+        run_id=second.run_id,
+        scale=settings.scale,
+        seed=settings.seed,
+        revision=second.revision,
+    )

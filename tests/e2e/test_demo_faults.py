@@ -1,0 +1,137 @@
+"""Faults on real pods: a demo Job whose pod is killed mid-run still leaves each row once.
+
+The Job is the platform's own customer-360 Job (k8s/demo/jobs.yaml, rendered with the
+image the platform runs), under another name and writing to a catalog namespace of its
+own, so the other e2e tests' data is untouched. Its pod is deleted, without a grace
+period, once its log says bronze was committed and before gold; the Job's next pod
+carries the same ``DEMO_RUN_ID`` (the Job's uid), so it must replace what the killed
+pod wrote. The end state is checked against a recomputation from the seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as kube
+from kubernetes.client.exceptions import ApiException
+
+from demo.cluster import NAMESPACE, cluster_settings, job_objects
+from demo.products import PRODUCTS
+from demo.storage import Warehouse
+from testing.k8s.wait import wait_for_job
+from testing.polling import TerminalFailure, wait_for_condition
+from tests.e2e import demo_content as content
+
+pytestmark = pytest.mark.from_host
+
+PRODUCT = "customer-360"
+#: Large enough that the run is still writing silver when the kill lands (a few seconds).
+SCALE = 40_000
+JOB_TIMEOUT_S = 600.0
+BRONZE_DONE = f"[{PRODUCT}] bronze done"
+GOLD_DONE = f"[{PRODUCT}] gold done"
+
+
+def _job(token: str) -> dict[str, Any]:
+    job = copy.deepcopy(
+        next(j for j in job_objects(SCALE) if j["metadata"]["name"] == f"demo-{PRODUCT}")
+    )
+    job["metadata"]["name"] = f"demo-fault-{token}"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    container["env"].append({"name": "DEMO_NAMESPACE_SUFFIX", "value": token})
+    return job
+
+
+@pytest.fixture
+def fault_job(k8s_client: Any) -> Iterator[dict[str, Any]]:
+    """The Job's manifest; the Job and its catalog namespace are removed afterwards."""
+    token = secrets.token_hex(3)
+    job = _job(token)
+    yield job
+    batch = kube.BatchV1Api(k8s_client)
+    try:
+        batch.delete_namespaced_job(
+            job["metadata"]["name"], NAMESPACE, propagation_policy="Foreground"
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    with cluster_settings(k8s_client) as base:
+        settings = base.model_copy(update={"namespace_suffix": token})
+        cat = content.catalog(settings)
+        namespace = Warehouse(settings).namespace(PRODUCTS[PRODUCT].namespace)
+        if (namespace,) in cat.list_namespaces():
+            for table in cat.list_tables(namespace):
+                cat.purge_table(table)
+            cat.drop_namespace(namespace)
+
+
+def _first_pod(core: Any, job_name: str) -> str:
+    def running() -> str | None:
+        pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"job-name={job_name}").items
+        for pod in pods:
+            if pod.status.phase in {"Failed", "Succeeded"}:
+                raise TerminalFailure(f"pod {pod.metadata.name} ended before the fault")
+            if pod.status.phase == "Running":
+                return str(pod.metadata.name)
+        return None
+
+    return wait_for_condition(running, timeout=180, description=f"a running pod of {job_name}")
+
+
+def _wait_for_log(core: Any, pod: str, line: str) -> str:
+    def logged() -> str | None:
+        text = str(core.read_namespaced_pod_log(pod, NAMESPACE))
+        if GOLD_DONE in text:
+            raise TerminalFailure(f"{pod} reached gold before the fault; raise SCALE")
+        return text if line in text else None
+
+    return wait_for_condition(logged, timeout=180, description=f"{pod} to log {line!r}")
+
+
+@pytest.mark.requirement("DEMO-013")
+def test_a_demo_job_whose_pod_is_killed_after_bronze_is_retried_and_leaves_each_row_once(
+    k8s_client: Any, fault_job: dict[str, Any]
+) -> None:
+    core = kube.CoreV1Api(k8s_client)
+    batch = kube.BatchV1Api(k8s_client)
+    name = fault_job["metadata"]["name"]
+    batch.create_namespaced_job(NAMESPACE, fault_job)
+    killed = _first_pod(core, name)
+    log = _wait_for_log(core, killed, BRONZE_DONE)
+    assert GOLD_DONE not in log
+    core.delete_namespaced_pod(killed, NAMESPACE, grace_period_seconds=0)
+
+    wait_for_job(k8s_client, name, NAMESPACE, timeout=JOB_TIMEOUT_S)
+    job = batch.read_namespaced_job(name, NAMESPACE)
+    assert job.status.succeeded == 1
+    assert (job.status.failed or 0) >= 1, "the killed pod was not counted: no retry happened"
+    uid = str(job.metadata.uid)
+
+    token = next(
+        e["value"]
+        for e in fault_job["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"] == "DEMO_NAMESPACE_SUFFIX"
+    )
+    with cluster_settings(k8s_client) as base:
+        settings = base.model_copy(update={"namespace_suffix": token})
+        cat = content.catalog(settings)
+        namespace = Warehouse(settings).namespace(PRODUCTS[PRODUCT].namespace)
+        recorded = cat.load_namespace_properties(namespace)
+        assert recorded["demo.last_run_id"] == uid  # the retry kept the Job's run id
+        where = {
+            "namespace": namespace,
+            "product": PRODUCT,
+            "run_id": uid,
+            "scale": int(recorded["demo.scale"]),
+            "seed": int(recorded["demo.seed"]),
+            "revision": int(recorded["demo.revision"]),
+        }
+        assert where["scale"] == SCALE
+        content.assert_each_row_once(cat, **where)
+        content.assert_dirty_rows_quarantined(cat, **where)
+        content.assert_gold_matches_seed(cat, **where)
