@@ -29,8 +29,8 @@ from tests.e2e import demo_content as content
 pytestmark = pytest.mark.from_host
 
 PRODUCT = "customer-360"
-#: Large enough that the run is still writing silver when the kill lands (a few seconds).
-SCALE = 40_000
+#: Large enough that the run is still refining silver when the kill lands (seconds, not ms).
+SCALE = 100_000
 JOB_TIMEOUT_S = 600.0
 BRONZE_DONE = f"[{PRODUCT}] bronze done"
 GOLD_DONE = f"[{PRODUCT}] gold done"
@@ -83,14 +83,24 @@ def _first_pod(core: Any, job_name: str) -> str:
     return wait_for_condition(running, timeout=180, description=f"a running pod of {job_name}")
 
 
-def _wait_for_log(core: Any, pod: str, line: str) -> str:
-    def logged() -> str | None:
-        text = str(core.read_namespaced_pod_log(pod, NAMESPACE))
-        if GOLD_DONE in text:
-            raise TerminalFailure(f"{pod} reached gold before the fault; raise SCALE")
-        return text if line in text else None
-
-    return wait_for_condition(logged, timeout=180, description=f"{pod} to log {line!r}")
+def _follow_until(core: Any, pod: str, line: str) -> str:
+    """Follow the pod's log (a stream, not a poll: the kill must land right after ``line``)
+    and return what it logged up to and including ``line``."""
+    stream = core.read_namespaced_pod_log(
+        pod, NAMESPACE, follow=True, _preload_content=False, _request_timeout=(10, 180)
+    )
+    seen: list[str] = []
+    try:
+        for raw in stream.stream(amt=256, decode_content=True):
+            seen.append(raw.decode(errors="replace"))
+            text = "".join(seen)
+            if GOLD_DONE in text:
+                raise AssertionError(f"{pod} reached gold before the fault; raise SCALE")
+            if line in text:
+                return text
+    finally:
+        stream.release_conn()
+    raise AssertionError(f"{pod}'s log ended without {line!r}:\n{''.join(seen)[-2000:]}")
 
 
 @pytest.mark.requirement("DEMO-013")
@@ -102,7 +112,7 @@ def test_a_demo_job_whose_pod_is_killed_after_bronze_is_retried_and_leaves_each_
     name = fault_job["metadata"]["name"]
     batch.create_namespaced_job(NAMESPACE, fault_job)
     killed = _first_pod(core, name)
-    log = _wait_for_log(core, killed, BRONZE_DONE)
+    log = _follow_until(core, killed, BRONZE_DONE)
     assert GOLD_DONE not in log
     core.delete_namespaced_pod(killed, NAMESPACE, grace_period_seconds=0)
 
