@@ -36,12 +36,12 @@ from testing.k8s.client import api_client
 from testing.k8s.objects import K8sError
 from testing.k8s.port_forward import port_forward
 from testing.k8s.wait import wait_for_job
-from testing.platform import PlatformError
+from testing.platform import PlatformError, platform_namespace
 from testing.platform.manifests import image_map, render
 from testing.polling import ConditionFailedError, WaitTimeoutError, wait_for_condition
 
 JOBS_FILE = Path(__file__).resolve().parents[1] / "k8s" / "demo" / "jobs.yaml"
-NAMESPACE = os.environ.get("TEST_PLATFORM_NAMESPACE", "ktp-platform")
+NAMESPACE = platform_namespace()
 DASHBOARD_NODE_PORT = 30080
 JOB_TIMEOUT_S = 900.0
 

@@ -12,7 +12,7 @@ import yaml
 from testing.cluster import ClusterError, get_provider
 from testing.k8s.client import api_client
 from testing.k8s.objects import K8sError
-from testing.platform import PlatformError
+from testing.platform import PlatformError, platform_namespace
 from testing.platform.deploy import DASHBOARD_NODE_PORT, Deployer, ensure_images, table
 from testing.platform.manifests import image_map, render_all
 from testing.polling import ConditionFailedError, WaitTimeoutError
@@ -24,7 +24,11 @@ DEFAULT_TIMEOUT_S = 300.0
 def _deploy(timeout: float) -> int:
     provider = get_provider()
     api = api_client(provider.kubeconfig_path())
-    print(f"deploying the platform to the {provider.name} cluster {provider.config.name!r}")
+    namespace = platform_namespace()
+    print(
+        f"deploying the platform to namespace {namespace} of the {provider.name} cluster "
+        f"{provider.config.name!r}"
+    )
 
     def before(stage: str) -> None:
         print(f"  stage {stage} ...", flush=True)
@@ -36,6 +40,7 @@ def _deploy(timeout: float) -> int:
         stage_timeout=timeout,
         before_stage=before,
         images=image_map(source=source),
+        namespace=namespace,
         dashboard_url=provider.dashboard_url(DASHBOARD_NODE_PORT),
     ).run()
     print(table(result.rows, result.seconds))

@@ -20,10 +20,10 @@ import yaml
 
 from testing import images, pins
 from testing.k8s.apply import load_manifests
-from testing.platform import PlatformError
+from testing.platform import DEFAULT_NAMESPACE, PlatformError
 
 PLATFORM_DIR = pins.REPO_ROOT / "k8s" / "platform"
-NAMESPACE = "ktp-platform"
+NAMESPACE = DEFAULT_NAMESPACE  # what the manifests in k8s/platform name
 ROLE_LABEL = "ktp.dev/role"
 
 

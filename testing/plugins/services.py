@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from testing.cluster import ClusterError, get_provider
 from testing.k8s.client import api_client
 from testing.k8s.objects import K8sError
 from testing.k8s.port_forward import port_forward
+from testing.platform import platform_namespace
 from testing.polling import ConditionFailedError, WaitTimeoutError
 from testing.services import postgres as pg
 from testing.services import s3 as s3svc
@@ -45,8 +45,6 @@ from testing.services.endpoints import (
 )
 from testing.services.local import LocalServiceError, local_services
 
-PLATFORM_NAMESPACE_ENV = "TEST_PLATFORM_NAMESPACE"
-DEFAULT_PLATFORM_NAMESPACE = "ktp-platform"
 _LOCAL = pytest.StashKey[contextlib.ExitStack]()
 _WORKER_KEY = "ktp_local_services"
 
@@ -105,7 +103,7 @@ def _from_cluster(kind: str) -> Iterator[PostgresEndpoint | S3Endpoint | None]:
     """Port-forward to the platform's in-cluster Service, if a cluster runs one."""
     stack = contextlib.ExitStack()
     endpoint: PostgresEndpoint | S3Endpoint | None = None
-    ns = os.environ.get(PLATFORM_NAMESPACE_ENV, DEFAULT_PLATFORM_NAMESPACE)
+    ns = platform_namespace()
     try:
         provider = get_provider()
         if provider.exists():

@@ -10,7 +10,11 @@ HTTP) run only where containers run, in the e2e tier.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from testing.cluster import ClusterProvider
 from testing.k8s.apply import FIELD_MANAGER, dynamic_client
-from testing.platform import PlatformError
+from testing.platform import NAMESPACE_ENV, PlatformError
 from testing.platform.deploy import Deployer, DeployResult
 from testing.platform.manifests import PLATFORM_DIR, ROLE_LABEL
 from testing.platform.volumes import delete_simulated_volumes
@@ -343,3 +347,64 @@ def test_the_namespace_rejects_a_pod_that_would_run_as_root(
     message = json.loads(rejected.value.body)["message"]
     assert 'violates PodSecurity "restricted:latest"' in message
     assert "runAsNonRoot != true" in message
+
+
+def _secret_data(api: kube.ApiClient, namespace: str) -> dict[str, dict[str, str]]:
+    return {
+        str(s.metadata.name): dict(s.data or {})
+        for s in kube.CoreV1Api(api).list_namespaced_secret(namespace).items
+    }
+
+
+@pytest.mark.requirement("DEP-011")
+def test_ctrl_c_during_deploy_then_deploy_again_converges_with_the_same_secrets(
+    api_client: kube.ApiClient, platform_namespace: str
+) -> None:
+    """``python -m testing.platform deploy`` (the command ``nox -s deploy`` runs) gets
+    SIGINT on its process group, as a terminal's Ctrl-C delivers it, the moment it starts
+    the init stage (credentials and services applied, init Jobs not yet); then it is run
+    again. The second run must finish, keep the first run's Secrets, and leave each
+    object once: every init Job ran one pod."""
+    env = {**os.environ, NAMESPACE_ENV: platform_namespace}
+    argv = [sys.executable, "-m", "testing.platform", "deploy"]
+    first = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout is not None
+        seen = []
+        for line in first.stdout:
+            seen.append(line)
+            if line.strip() == "stage init ...":
+                os.killpg(first.pid, signal.SIGINT)
+                break
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=30)
+    assert "stage init ..." in "".join(seen), "".join(seen) + err
+    assert first.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "interrupted: deploy is idempotent, run it again to finish"
+    )
+    assert "Traceback" not in err
+    assert "stage dashboard" not in out
+    secrets = _secret_data(api_client, platform_namespace)
+    assert {"postgres-credentials", "minio-credentials"} <= set(secrets)
+    batch = kube.BatchV1Api(api_client)
+    assert batch.list_namespaced_job(platform_namespace).items == []
+
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr
+    assert _secret_data(api_client, platform_namespace) == secrets
+    jobs = batch.list_namespaced_job(platform_namespace).items
+    assert sorted(j.metadata.name for j in jobs) == ["minio-init", "postgres-init"]
+    core = kube.CoreV1Api(api_client)
+    for job in jobs:
+        pods = core.list_namespaced_pod(
+            platform_namespace, label_selector=f"job-name={job.metadata.name}"
+        ).items
+        assert len(pods) == 1, f"{job.metadata.name} ran {len(pods)} pods"
+        assert job.status.succeeded == 1
