@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from demo import pipeline
+from demo.products import PRODUCTS
 from tests.e2e import demo_content as content
 from tests.e2e.dashboard_check import settings_env
 
@@ -107,12 +108,14 @@ def test_a_run_interrupted_before_gold_and_retried_with_its_id_leaves_each_row_o
 
 
 @pytest.mark.requirement("DEMO-012")
-def test_a_second_run_adds_one_snapshot_per_table_and_the_same_gold(settings: Any) -> None:
+@pytest.mark.parametrize("product", ["customer-360", "iot-telemetry", "financial-risk"])
+def test_a_second_run_adds_one_commit_per_table_and_the_same_gold(
+    settings: Any, product: str
+) -> None:
     """Two runs: every table gains exactly one commit (one snapshot, except gold's
     overwrite, which is a delete and an append in that one commit), gold holds only the
     second run's rows and they equal the recomputation from the seed, and each run's rows
     are there once."""
-    product = "iot-telemetry"
     first = content.run(settings, product)
     before = _history(settings, first.namespace)
     second = content.run(settings, product)
@@ -132,8 +135,9 @@ def test_a_second_run_adds_one_snapshot_per_table_and_the_same_gold(settings: An
             seed=settings.seed,
             revision=run.revision,
         )
-    gold = content.rows_of(cat.load_table(f"{first.namespace}.gold_machine_health"))
-    assert {r["_run_id"] for r in gold} == {second.run_id}
+    for table in PRODUCTS[product].gold:
+        gold = content.rows_of(cat.load_table(f"{first.namespace}.gold_{table.name}"))
+        assert {r["_run_id"] for r in gold} == {second.run_id}, table.name
     content.assert_gold_matches_seed(
         cat,
         namespace=second.namespace,
