@@ -57,6 +57,9 @@ class DemoSettings(BaseSettings):
             "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
             "s3.region": self.s3_region,
             "init_catalog_tables": "true",
+            # A pooled connection is checked before use: after PostgreSQL restarts, the
+            # dashboard's next request gets a new connection instead of an error.
+            "pool_pre_ping": "true",
         }
         if self.s3_endpoint:
             props["s3.endpoint"] = self.s3_endpoint
