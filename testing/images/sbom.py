@@ -26,6 +26,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -106,7 +107,14 @@ def _contents(outer: tarfile.TarFile, manifest: dict[str, Any], config: dict[str
     )
     for blob, layer in _layers(outer, manifest):
         for member in layer.getmembers():
-            contents.files["/" + member.name.lstrip("./")] = _File(blob, member)
+            path = "/" + member.name.removeprefix("./").lstrip("/")
+            parent, _, base = path.rpartition("/")
+            if base.startswith(".wh."):  # a whiteout: a later layer deleted the path
+                gone = f"{parent}/{base.removeprefix('.wh.')}"
+                for name in [n for n in contents.files if n == gone or n.startswith(gone + "/")]:
+                    del contents.files[name]
+                continue
+            contents.files[path] = _File(blob, member)
     return contents
 
 
@@ -364,7 +372,7 @@ def document(archive: Path, *, go: str | None) -> dict[str, Any]:
 def write(archive: Path, *, go: str | None) -> Path:
     """Write the SBOM of ``archive`` beside it (via a temporary name) and return its path."""
     target = sbom_path(archive)
-    partial = target.with_suffix(".part")
+    partial = target.with_suffix(f".{os.getpid()}.part")  # two writers never share it
     partial.write_text(json.dumps(document(archive, go=go), indent=1, sort_keys=True) + "\n")
     partial.rename(target)
     return target

@@ -7,6 +7,7 @@ A manifest may still choose another uid (``runAsUser``); this is the image's def
 
 from __future__ import annotations
 
+from testing.images import BUILT_REGISTRY
 from testing.images.errors import ImageError
 
 #: The uid:gid of built images that need no particular user (distroless's ``nonroot``).
@@ -16,14 +17,15 @@ _KUBEADM_STATIC_POD = (
     "kubeadm's static pod runs it as root, reading root-owned keys under /etc/kubernetes "
     "(its RootlessControlPlane feature gate is off)"
 )
-#: Image name (the reference's last path part, without tag) -> why it runs as root.
+#: Repository under the built registry (``ktp.local/``) -> why that image runs as root.
 ROOT_BY_NECESSITY: dict[str, str] = {
     "kind-node": "systemd is PID 1 of a kind node and runs containerd and the kubelet",
-    "kube-apiserver": _KUBEADM_STATIC_POD,
-    "kube-controller-manager": _KUBEADM_STATIC_POD,
-    "kube-scheduler": _KUBEADM_STATIC_POD,
-    "etcd": "kubeadm's static pod runs it as root over the root-owned /var/lib/etcd",
-    "kube-proxy": "it programs the node's iptables rules, as kubeadm's DaemonSet runs it",
+    "kubernetes/kube-apiserver": _KUBEADM_STATIC_POD,
+    "kubernetes/kube-controller-manager": _KUBEADM_STATIC_POD,
+    "kubernetes/kube-scheduler": _KUBEADM_STATIC_POD,
+    "kubernetes/etcd": "kubeadm's static pod runs it as root over the root-owned /var/lib/etcd",
+    "kubernetes/kube-proxy": "it programs the node's iptables rules, as kubeadm's DaemonSet "
+    "runs it",
     "kube-router": "it programs the node's routes, iptables and ipsets and writes its CNI "
     "configuration (k8s/kind-node/kube-router.yaml says so too)",
     "local-path-helper": "it creates and removes volume directories under the node's "
@@ -32,9 +34,14 @@ ROOT_BY_NECESSITY: dict[str, str] = {
 
 
 def image_name(reference: str) -> str:
-    """``ktp.local/kubernetes/etcd:3.6`` -> ``etcd``."""
-    last = reference.rsplit("/", 1)[-1]
-    return last.split("@", 1)[0].split(":", 1)[0]
+    """The repository below the project's own registry: ``ktp.local/kubernetes/etcd:3.6``
+    -> ``kubernetes/etcd``. Any other registry's reference keeps its host, so it can never
+    match an exemption meant for an image built here."""
+    repository = reference.split("@", 1)[0]
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository = repository[: len(repository) - len(last) + last.index(":")]
+    return repository.removeprefix(f"{BUILT_REGISTRY}/")
 
 
 def is_root(user: str) -> bool:

@@ -152,13 +152,15 @@ def k8s_client(pytestconfig: pytest.Config, cluster: ClusterProvider) -> Iterato
     finally:
         # One wait for every deletion this process started; what is still there then is
         # for the end-of-run leak check to name and fail on.
-        await_deletion(
-            client,
-            pytestconfig.stash[_DELETING],
-            timeout=pytestconfig.getoption("--namespace-timeout"),
-            label_selector=f"{RUN_LABEL}={run_id}",
-        )
-        client.close()  # type: ignore[no-untyped-call]
+        try:
+            await_deletion(
+                client,
+                pytestconfig.stash[_DELETING],
+                timeout=pytestconfig.getoption("--namespace-timeout"),
+                label_selector=f"{RUN_LABEL}={run_id}",
+            )
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,10 @@ def test_each_default_gate_fails_on_its_planted_defect() -> None:
     workdir = reused_copy_dir()
     workdir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(workdir.with_suffix(".lock")), timeout=900):  # another run may use it
+        for outdated in workdir.parent.iterdir():  # copies for an older uv.lock or noxfile
+            if outdated.is_dir() and outdated != workdir:
+                with FileLock(str(outdated.with_suffix(".lock")), timeout=900):
+                    shutil.rmtree(outdated, ignore_errors=True)
         empty_but_reused(workdir)
         copy_repo(workdir)
         for relative, text in PLANTS.items():

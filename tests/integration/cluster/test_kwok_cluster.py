@@ -37,6 +37,7 @@ from testing.cluster.kwok import (
     _processes_under,
     failing_pod_labels,
 )
+from testing.cluster.pki import Identity, Pki
 from testing.cluster.readiness import api_get
 from testing.polling import TerminalFailure, wait_for_condition
 from tests.support import cluster_cli
@@ -204,39 +205,43 @@ def test_port_forward_to_a_simulated_pod_reaches_a_local_server(
         "PortForward",
         {"forwards": [{"ports": [80], "target": target}]},
     )
-    forward = subprocess.Popen(
-        [
-            *kubectl,
-            "--namespace",
-            kwok_namespace,
-            "port-forward",
-            "--address",
-            "127.0.0.1",
-            "pod/web",
-            ":80",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "KUBECACHEDIR": str(tmp_path / "kube-cache")},
-    )
-    try:
-        assert forward.stdout is not None
-        first = forward.stdout.readline()
+    argv = [
+        *kubectl, "--namespace", kwok_namespace, "port-forward", "--address", "127.0.0.1",
+        "pod/web", ":80",
+    ]  # fmt: skip
+    env = {**os.environ, "KUBECACHEDIR": str(tmp_path / "kube-cache")}
+    forwards: list[tuple[subprocess.Popen[str], int]] = []
+
+    def forwarding() -> int:
+        """The local port of a running ``kubectl port-forward``, started again if the last
+        one ended: kubectl gives up when the kwok controller has not yet seen the
+        PortForward object, which it learns about through its own watch."""
+        if forwards and forwards[-1][0].poll() is None:
+            return forwards[-1][1]
+        forward = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        first = forward.stdout.readline() if forward.stdout is not None else ""
         match = re.search(r"127\.0\.0\.1:(\d+) -> 80", first)
-        assert match, first
-        local_port = int(match.group(1))
+        if match is None:
+            forward.kill()
+            forward.wait(timeout=10)
+            raise ConnectionError(f"kubectl port-forward did not start: {first.strip()}")
+        forwards.append((forward, int(match.group(1))))
+        return forwards[-1][1]
 
-        def exchange() -> bytes:
-            with socket.create_connection(("127.0.0.1", local_port), timeout=5) as sock:
-                sock.sendall(b"ping")
-                return sock.recv(1024)
+    def exchange() -> bytes:
+        with socket.create_connection(("127.0.0.1", forwarding()), timeout=5) as sock:
+            sock.sendall(b"ping")
+            return sock.recv(1024)
 
-        reply = wait_for_condition(exchange, timeout=30, description="echo via port-forward")
+    try:
+        reply = wait_for_condition(exchange, timeout=60, description="echo via port-forward")
         assert reply == b"echo:ping"
     finally:
-        forward.kill()
-        forward.wait(timeout=10)
+        for forward, _ in forwards:
+            forward.kill()
+            forward.wait(timeout=10)
 
 
 def _listening_addresses(pids: list[int]) -> list[str]:
@@ -450,7 +455,7 @@ def _etcd_range(url: str, key: str, context: ssl.SSLContext | None) -> bytes:
 
 @pytest.mark.requirement("KWOK-009")
 def test_etcd_refuses_a_client_without_the_clusters_certificate(
-    kwok_provider: KwokProvider, kwok_api: Any, kwok_namespace: str
+    kwok_provider: KwokProvider, kwok_api: Any, kwok_namespace: str, tmp_path: Path
 ) -> None:
     """A Secret's value is in etcd in the clear (no encryption at rest), so whoever
     reaches etcd reads every password deploy stores. The certificate is the protection:
@@ -475,5 +480,13 @@ def test_etcd_refuses_a_client_without_the_clusters_certificate(
     without_certificate = ssl.create_default_context(cafile=str(pki.crt("ca")))
     with pytest.raises((ssl.SSLError, ConnectionError)):
         _etcd_range(url, key, without_certificate)
+
+    # A well-formed client certificate from another CA is no better.
+    other = Pki(tmp_path / "other-ca")
+    other.create([Identity("intruder", "kube-apiserver-etcd-client")])
+    wrong_ca = ssl.create_default_context(cafile=str(pki.crt("ca")))
+    wrong_ca.load_cert_chain(str(other.crt("intruder")), str(other.key("intruder")))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _etcd_range(url, key, wrong_ca)
     with pytest.raises((ConnectionError, http.client.HTTPException)):
         _etcd_range(url.replace("https://", "http://"), key, None)

@@ -91,6 +91,12 @@ def test_a_run_interrupted_before_gold_and_retried_with_its_id_leaves_each_row_o
         planted.setattr(pipeline._Layers, "gold", dies_before_gold)
         with pytest.raises(RuntimeError, match="planted"):
             content.run(settings, product, run_id="job-uid-1")
+    # The interrupted attempt did commit: the retry has rows of its run id to replace.
+    interrupted = content.catalog(settings)
+    spec = PRODUCTS[product]
+    bronze = content.rows_of(interrupted.load_table(f"{spec.namespace}.bronze_orders"), "job-uid-1")
+    seed = spec.generate(settings.scale, settings.seed, spec.latest_revision)
+    assert len(bronze) == len(seed.tables["orders"])
     result = content.run(settings, product, run_id="job-uid-1")
     assert result.run_id == "job-uid-1"
     where = {

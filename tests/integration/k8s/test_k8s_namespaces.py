@@ -114,6 +114,11 @@ def test_holds_its_namespace(k8s_client, namespace):
         namespace, {"metadata": {"finalizers": ["ktp.test/never-removed"]}}
     )
     assert held.metadata.finalizers == ["ktp.test/never-removed"]
+
+
+def test_lets_its_namespace_go(k8s_client, namespace):
+    Path(os.environ["NS_RECORD"] + ".free").write_text(namespace)
+    assert client.CoreV1Api(k8s_client).read_namespace(namespace).status.phase == "Active"
 """
 
 
@@ -124,8 +129,11 @@ def test_a_namespace_that_never_goes_away_fails_the_run_naming_it_and_its_test(
     """The fixture no longer waits at teardown; the one wait at the end must still catch a
     namespace a finalizer holds, and say which test made it and what holds it."""
     try:
-        run = inner_pytest(HELD, "--namespace-timeout", "3", env=run_env)
+        # Longer than a normal deletion (the namespace controller's 5 s delay included), so
+        # only the held namespace can still be there; its twin in the same run is not.
+        run = inner_pytest(HELD, "--namespace-timeout", "20", env=run_env)
         name = Path(run_env["NS_RECORD"]).read_text()
+        free = Path(run_env["NS_RECORD"] + ".free").read_text()
     finally:
         for left in namespaces_of_run(k8s_client, run_env["TEST_RUN_ID"]):
             k8s.CoreV1Api(k8s_client).patch_namespace(left, {"metadata": {"finalizers": None}})
@@ -133,13 +141,15 @@ def test_a_namespace_that_never_goes_away_fails_the_run_naming_it_and_its_test(
             k8s_client, namespaces_of_run(k8s_client, run_env["TEST_RUN_ID"]), timeout=120
         )
     assert run.returncode == 1, run.output
-    assert "1 passed" in run.output
+    assert "2 passed" in run.output
+    assert free not in run.output
+    assert gone(k8s_client, free)
     assert (
         f"NAMESPACE LEAK: run {run_env['TEST_RUN_ID']} left 1 namespace(s) (1 will not go "
         f"away): {name} (made by test_inner.py::test_holds_its_namespace)"
     ) in run.output
     assert (
-        f"NAMESPACE LEAK: {name} is still there after 3s: finalizers ktp.test/never-removed"
+        f"NAMESPACE LEAK: {name} is still there after 20s: finalizers ktp.test/never-removed"
         in run.output
     )
     assert gone(k8s_client, name)

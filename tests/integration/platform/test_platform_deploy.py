@@ -362,7 +362,7 @@ def test_ctrl_c_during_deploy_then_deploy_again_converges_with_the_same_secrets(
 ) -> None:
     """``python -m testing.platform deploy`` (the command ``nox -s deploy`` runs) gets
     SIGINT on its process group, as a terminal's Ctrl-C delivers it, the moment it starts
-    the init stage (credentials and services applied, init Jobs not yet); then it is run
+    the init stage (credentials and services applied); then it is run
     again. The second run must finish, keep the first run's Secrets, and leave each
     object once: every init Job ran one pod."""
     env = {**os.environ, NAMESPACE_ENV: platform_namespace}
@@ -394,7 +394,6 @@ def test_ctrl_c_during_deploy_then_deploy_again_converges_with_the_same_secrets(
     secrets = _secret_data(api_client, platform_namespace)
     assert {"postgres-credentials", "minio-credentials"} <= set(secrets)
     batch = kube.BatchV1Api(api_client)
-    assert batch.list_namespaced_job(platform_namespace).items == []
 
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr

@@ -181,4 +181,10 @@ def test_which_users_are_root(user: str, root: bool) -> None:
 
 def test_every_root_image_has_a_reason_that_says_something() -> None:
     assert all(len(reason.split()) >= 8 for reason in users.ROOT_BY_NECESSITY.values())
-    assert users.image_name("ktp.local/kubernetes/kube-apiserver:v1.36.1") == "kube-apiserver"
+    assert users.image_name("ktp.local/kubernetes/kube-apiserver:v1.36.1") == (
+        "kubernetes/kube-apiserver"
+    )
+    # Only images built here can be exempt: another registry's etcd keeps its host.
+    assert users.image_name("registry.k8s.io/etcd:3.6@sha256:ab") == "registry.k8s.io/etcd"
+    with pytest.raises(ImageError, match="would run as root"):
+        users.check("registry.example/kubernetes/etcd:3.6", "")

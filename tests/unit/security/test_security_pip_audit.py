@@ -319,6 +319,7 @@ def test_parsed_records_are_cached_and_a_changed_record_is_read_again(
     """The JSON cache of a snapshot's records follows its files: an edited record, or an
     unreadable cache file, makes the YAML be parsed again."""
     monkeypatch.setenv(tools.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(osv_snapshot, "CACHE_FROM_RECORDS", 1)  # a real one has thousands
     root = plant_snapshot(tmp_path / "snapshot")
     osv_snapshot.load_snapshot.cache_clear()
     first = osv_snapshot.load_snapshot(root)
@@ -327,7 +328,7 @@ def test_parsed_records_are_cached_and_a_changed_record_is_read_again(
 
     record = root / "vulns" / "requests" / f"{PLANTED_ID}.yaml"
     record.write_text(record.read_text().replace("2.20.0", "2.21.0"))
-    os.utime(record, ns=(1, 1))  # a new size and mtime, whatever the clock's resolution
+    os.utime(record, ns=(1, 1))  # a new mtime, whatever the clock's resolution
     osv_snapshot.load_snapshot.cache_clear()
     assert [r["id"] for r in osv_snapshot.load_snapshot(root).query("requests", "2.20.5")] == [
         PLANTED_ID
