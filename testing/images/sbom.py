@@ -28,7 +28,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from testing.images.errors import ImageError
+from testing.images.recipes import run
 
 SPEC_VERSION = "1.5"
 #: The image config's ``User``, recorded for each image (nested ones too).
@@ -260,21 +260,13 @@ def _go_version_m(outer: tarfile.TarFile, entry: _File, go: str, work: Path) -> 
         for block in _blocks(data):
             out.write(block)
     try:
-        done = subprocess.run(
+        return run(
             [go, "version", "-m", str(target)],
-            capture_output=True,
-            text=True,
+            what=f"go version -m of {entry.member.name}",
             timeout=GO_VERSION_TIMEOUT_S,
-            check=False,
         )
-    except subprocess.TimeoutExpired:
-        raise ImageError(f"go version -m ran longer than {GO_VERSION_TIMEOUT_S}s") from None
     finally:
         target.unlink(missing_ok=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise ImageError(f"go version -m failed on {entry.member.name}: {last}")
-    return done.stdout
 
 
 # --- the document -------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pyiceberg.table import Table
 
 from demo.config import CATALOG_NAME, DemoSettings
 from demo.model import SeedData
-from demo.pipeline import run_product
+from demo.pipeline import RunResult, run_product
 from demo.products import PRODUCTS
 from demo.storage import Warehouse
 
@@ -279,6 +279,36 @@ RECOMPUTE = {
 }
 
 
+# --- which run to check ---------------------------------------------------------------------
+
+
+def run_of(result: RunResult) -> dict[str, Any]:
+    """The keyword arguments of the content assertions for a run this process made."""
+    return {
+        "namespace": result.namespace,
+        "product": result.product,
+        "run_id": result.run_id,
+        "scale": result.scale,
+        "seed": result.seed,
+        "revision": result.revision,
+    }
+
+
+def recorded_run(cat: SqlCatalog, namespace: str, product: str) -> dict[str, Any]:
+    """The same, for the last run recorded on ``namespace`` (by a Job, or the CLI)."""
+    props = cat.load_namespace_properties(namespace)
+    missing = {"demo.last_run_id", "demo.seed", "demo.scale", "demo.revision"} - set(props)
+    assert not missing, f"{namespace}: no recorded run ({sorted(missing)}); did the demo Job run?"
+    return {
+        "namespace": namespace,
+        "product": product,
+        "run_id": props["demo.last_run_id"],
+        "scale": int(props["demo.scale"]),
+        "seed": int(props["demo.seed"]),
+        "revision": int(props["demo.revision"]),
+    }
+
+
 # --- assertions ---------------------------------------------------------------------------
 
 
@@ -517,16 +547,8 @@ def check_product_content(settings: DemoSettings, product: str) -> None:
     """A full run of ``product``, then every content assertion on what it wrote."""
     result = run(settings, product)
     cat = catalog(settings)
-    ns = result.namespace
-    assert_bronze_equals_silver_plus_quarantine(cat, ns, product, result.run_id)
-    where = {
-        "namespace": ns,
-        "product": product,
-        "run_id": result.run_id,
-        "scale": settings.scale,
-        "seed": settings.seed,
-        "revision": result.revision,
-    }
+    assert_bronze_equals_silver_plus_quarantine(cat, result.namespace, product, result.run_id)
+    where = run_of(result)
     assert_dirty_rows_quarantined(cat, **where)
     assert_gold_matches_seed(cat, **where)
 
@@ -576,32 +598,13 @@ def check_expiry(settings: DemoSettings) -> None:
         )
         assert_expired(settings, cat, identifier, expired, before[identifier])
     # The newest run is intact after expiry.
-    assert_gold_matches_seed(
-        cat,
-        namespace=ns,
-        product="iot-telemetry",
-        run_id=last.run_id,
-        scale=settings.scale,
-        seed=settings.seed,
-        revision=last.revision,
-    )
+    assert_gold_matches_seed(cat, **run_of(last))
 
 
 def check_recorded_run(settings: DemoSettings, product: str, namespace: str) -> None:
     """Check the last run recorded on ``namespace`` (by a Job, or ``python -m demo run``)."""
     cat = catalog(settings)
-    props = cat.load_namespace_properties(namespace)
-    missing = {"demo.last_run_id", "demo.seed", "demo.scale", "demo.revision"} - set(props)
-    assert not missing, f"{namespace}: no recorded run ({sorted(missing)}); did the demo Job run?"
-    run_id = props["demo.last_run_id"]
-    where = {
-        "namespace": namespace,
-        "product": product,
-        "run_id": run_id,
-        "scale": int(props["demo.scale"]),
-        "seed": int(props["demo.seed"]),
-        "revision": int(props["demo.revision"]),
-    }
-    assert_bronze_equals_silver_plus_quarantine(cat, namespace, product, run_id)
+    where = recorded_run(cat, namespace, product)
+    assert_bronze_equals_silver_plus_quarantine(cat, namespace, product, where["run_id"])
     assert_dirty_rows_quarantined(cat, **where)
     assert_gold_matches_seed(cat, **where)

@@ -158,16 +158,8 @@ def _assert_the_run_left_each_row_once(api: Any, job: kube.V1Job, suffix: str) -
         settings = base.model_copy(update={"namespace_suffix": suffix})
         cat = content.catalog(settings)
         namespace = Warehouse(settings).namespace(PRODUCTS[PRODUCT].namespace)
-        recorded = cat.load_namespace_properties(namespace)
-        assert recorded["demo.last_run_id"] == uid  # the retry kept the Job's run id
-        where = {
-            "namespace": namespace,
-            "product": PRODUCT,
-            "run_id": uid,
-            "scale": int(recorded["demo.scale"]),
-            "seed": int(recorded["demo.seed"]),
-            "revision": int(recorded["demo.revision"]),
-        }
+        where = content.recorded_run(cat, namespace, PRODUCT)
+        assert where["run_id"] == uid  # the retry kept the Job's run id
         assert where["scale"] == SCALE
         content.assert_each_row_once(cat, **where)
         content.assert_dirty_rows_quarantined(cat, **where)

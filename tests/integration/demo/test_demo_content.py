@@ -99,14 +99,7 @@ def test_a_run_interrupted_before_gold_and_retried_with_its_id_leaves_each_row_o
     assert len(bronze) == len(seed.tables["orders"])
     result = content.run(settings, product, run_id="job-uid-1")
     assert result.run_id == "job-uid-1"
-    where = {
-        "namespace": result.namespace,
-        "product": product,
-        "run_id": result.run_id,
-        "scale": settings.scale,
-        "seed": settings.seed,
-        "revision": result.revision,
-    }
+    where = content.run_of(result)
     cat = content.catalog(settings)
     content.assert_each_row_once(cat, **where)
     content.assert_dirty_rows_quarantined(cat, **where)
@@ -132,24 +125,8 @@ def test_a_second_run_adds_one_commit_per_table_and_the_same_gold(
     assert added == {t: 2 if ".gold_" in t else 1 for t in after}
     cat = content.catalog(settings)
     for run in (first, second):
-        content.assert_each_row_once(
-            cat,
-            namespace=run.namespace,
-            product=product,
-            run_id=run.run_id,
-            scale=settings.scale,
-            seed=settings.seed,
-            revision=run.revision,
-        )
+        content.assert_each_row_once(cat, **content.run_of(run))
     for table in PRODUCTS[product].gold:
         gold = content.rows_of(cat.load_table(f"{first.namespace}.gold_{table.name}"))
         assert {r["_run_id"] for r in gold} == {second.run_id}, table.name
-    content.assert_gold_matches_seed(
-        cat,
-        namespace=second.namespace,
-        product=product,
-        run_id=second.run_id,
-        scale=settings.scale,
-        seed=settings.seed,
-        revision=second.revision,
-    )
+    content.assert_gold_matches_seed(cat, **content.run_of(second))
